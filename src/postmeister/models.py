@@ -1,0 +1,271 @@
+"""The relational schema: one SQLAlchemy model per table, shared by every dialect.
+
+The Postfix/Dovecot contract is NOT these tables but the versioned views that
+`postmeister.dataplane.contract` defines on top of them; mail servers never read
+the tables directly, so the tables may change as long as the views keep their meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Timestamped:
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.current_timestamp()
+    )
+
+
+class Customer(Timestamped, Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+    packages: Mapped[list[Package]] = relationship(back_populates="customer")
+
+
+class Package(Timestamped, Base):
+    """A hosting package: groups a customer's domains; limits live here."""
+
+    __tablename__ = "packages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    max_addresses: Mapped[int | None] = mapped_column(Integer)
+
+    customer: Mapped[Customer] = relationship(back_populates="packages")
+    __table_args__ = (UniqueConstraint("customer_id", "name", name="uq_packages_customer_name"),)
+
+
+class Domain(Timestamped, Base):
+    """A mail domain. `name` is the IDNA A-label in lowercase; `display_name` is as entered."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Denormalised from the package so that tenant scoping is one indexed comparison.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    display_name: Mapped[str] = mapped_column(String(253))
+    # Set when a Basic JSON sync source manages this domain (API writes then answer 409).
+    sync_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_sources.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Address(Timestamped, Base):
+    """One email address: a mailbox (stores mail) or a forward (only forwards)."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    # Lowercase `local@a-label`; the unique key that makes addresses case-insensitive.
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+    local_part: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "mailbox" | "forward"
+    description: Mapped[str | None] = mapped_column(Text)
+    antispam: Mapped[str] = mapped_column(String(32), default="reject", server_default="reject")
+    # Mailbox only. Crypt-format string ($argon2id$…, $6$…, $y$…); never plaintext.
+    password_hash: Mapped[str | None] = mapped_column(String(512))
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    submission_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, server_default=func.current_timestamp()
+    )
+
+    domain: Mapped[Domain] = relationship()
+    forward_targets: Mapped[list[ForwardTarget]] = relationship(
+        order_by="ForwardTarget.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    sender_permissions: Mapped[list[SenderPermission]] = relationship(
+        order_by="SenderPermission.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    autoresponder: Mapped[Autoresponder | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+    usage: Mapped[MailboxUsage | None] = relationship(
+        primaryjoin="Address.address == foreign(MailboxUsage.username)", viewonly=True
+    )
+
+
+class ForwardTarget(Base):
+    """One recipient of a forward (or extra recipient of a mailbox), kept in list order."""
+
+    __tablename__ = "forward_targets"
+
+    address_id: Mapped[int] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(254))
+
+
+class SenderPermission(Base):
+    """One entry of a mailbox's spoofing whitelist: an address, a domain, or `*`."""
+
+    __tablename__ = "sender_permissions"
+
+    address_id: Mapped[int] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(254), index=True)
+
+
+class AppPassword(Timestamped, Base):
+    """An extra, revocable password for one mailbox (one per device/application)."""
+
+    __tablename__ = "app_passwords"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id", ondelete="CASCADE"), index=True)
+    device: Mapped[str] = mapped_column(String(200))
+    application: Mapped[str] = mapped_column(String(200))
+    # Hash of a high-entropy secret, in a form the data plane can match by equality.
+    secret_hash: Mapped[str] = mapped_column(String(256), unique=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class Autoresponder(Base):
+    """Vacation reply of a mailbox; `active` is switched by the scheduler on the dates."""
+
+    __tablename__ = "autoresponders"
+
+    address_id: Mapped[int] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    activates: Mapped[dt.date | None] = mapped_column(Date)
+    expires: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, server_default=func.current_timestamp()
+    )
+
+
+class MailboxUsage(Base):
+    """Current quota usage, written by Dovecot's quota dict (keyed by login name)."""
+
+    __tablename__ = "mailbox_usage"
+
+    username: Mapped[str] = mapped_column(String(254), primary_key=True)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    messages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SyncSource(Timestamped, Base):
+    """A customer's Basic JSON document URL, polled by the scheduler."""
+
+    __tablename__ = "sync_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
+    etag: Mapped[str | None] = mapped_column(String(512))
+    last_modified: Mapped[str | None] = mapped_column(String(128))
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # A held-back document (mass deletion) waits here for an operator's confirmation.
+    pending_document_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class SyncRun(Base):
+    """The recorded outcome of one sync attempt."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_sources.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[str] = mapped_column(String(32))  # applied | unchanged | rejected | failed | held
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[str | None] = mapped_column(Text)  # JSON list of messages
+
+
+class ApiToken(Timestamped, Base):
+    """A bearer token. Only the SHA-256 of the (256-bit random) secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    domains: Mapped[list[ApiTokenDomain]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+
+class ApiTokenDomain(Base):
+    """Restricts a token to some of its customer's domains (none listed: all of them)."""
+
+    __tablename__ = "api_token_domains"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    domain_id: Mapped[int] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class JobLock(Base):
+    """Last run of each periodic job; the row lock makes a job run once across controllers."""
+
+    __tablename__ = "job_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_addresses_domain_address", Address.domain_id, Address.address)
