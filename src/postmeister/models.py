@@ -64,7 +64,9 @@ class Package(Timestamped, Base):
     __tablename__ = "packages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     max_addresses: Mapped[int | None] = mapped_column(Integer)
 
@@ -79,8 +81,12 @@ class Domain(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Denormalised from the package so that tenant scoping is one indexed comparison.
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    package_id: Mapped[int] = mapped_column(
+        ForeignKey("packages.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(253), unique=True)
     display_name: Mapped[str] = mapped_column(String(253))
     # Set when a Basic JSON sync source manages this domain (API writes then answer 409).
@@ -107,7 +113,10 @@ class Address(Timestamped, Base):
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     submission_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now, server_default=func.current_timestamp()
+        DateTime(timezone=True),
+        default=_now,
+        onupdate=_now,
+        server_default=func.current_timestamp(),
     )
 
     domain: Mapped[Domain] = relationship()
@@ -155,7 +164,9 @@ class AppPassword(Timestamped, Base):
     __tablename__ = "app_passwords"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id", ondelete="CASCADE"), index=True)
+    address_id: Mapped[int] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), index=True
+    )
     device: Mapped[str] = mapped_column(String(200))
     application: Mapped[str] = mapped_column(String(200))
     # Hash of a high-entropy secret, in a form the data plane can match by equality.
@@ -177,7 +188,10 @@ class Autoresponder(Base):
     activates: Mapped[dt.date | None] = mapped_column(Date)
     expires: Mapped[dt.date | None] = mapped_column(Date)
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now, server_default=func.current_timestamp()
+        DateTime(timezone=True),
+        default=_now,
+        onupdate=_now,
+        server_default=func.current_timestamp(),
     )
 
 
@@ -197,7 +211,9 @@ class SyncSource(Timestamped, Base):
     __tablename__ = "sync_sources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     url: Mapped[str] = mapped_column(String(2048))
     interval_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
     etag: Mapped[str | None] = mapped_column(String(512))
@@ -219,7 +235,9 @@ class SyncRun(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    result: Mapped[str] = mapped_column(String(32))  # applied | unchanged | rejected | failed | held
+    result: Mapped[str] = mapped_column(
+        String(32)
+    )  # applied | unchanged | rejected | failed | held
     created: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
@@ -237,6 +255,9 @@ class ApiToken(Timestamped, Base):
     )
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     read_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Kept apart from the link rows so that a token limited to domains that were all
+    # deleted sees nothing, instead of falling back to "every domain".
+    domain_limited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,208 @@
+"""The controller dialect: /mail/account/ and /mail/alias/ (controller-api.txt).
+
+Each route: parse parameters, call one service, render. Ids are full addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from postmeister.api.common import app_state, current_actor, fields_renamed, transaction
+from postmeister.api.controller import render
+from postmeister.api.controller.params import (
+    AccountCreate,
+    AliasCreate,
+    AliasUpdate,
+    NoParams,
+    PasswordParams,
+    SpoofingWhitelistParams,
+    parse,
+    read_params,
+)
+from postmeister.domain.access import Actor
+from postmeister.domain.addresses import service
+from postmeister.domain.addresses.service import AddressChanges, NewAddress
+from postmeister.domain.addresses.syntax import split_comma_list
+
+router = APIRouter(prefix="/mail", tags=["controller"])
+Params = dict[str, Any]
+ALIAS_FIELDS = {"forward_to": "to"}
+
+_FORM_AND_JSON: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        }
+    }
+}
+
+
+def _change_account(
+    request: Request, actor: Actor, account_id: str, changes: AddressChanges
+) -> dict[str, Any]:
+    with transaction(request) as session:
+        address = service.get_address(session, actor, account_id, kind="mailbox")
+        service.update_address(
+            session, actor, address, changes, passwords=app_state(request).passwords
+        )
+        return render.account(address)
+
+
+@router.post("/account/", status_code=201, openapi_extra=_FORM_AND_JSON)
+def create_account(
+    request: Request, params: Params = Depends(read_params), actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    body = parse(AccountCreate, params)
+    new = NewAddress(
+        local_part=body.name,
+        domain=body.domain,
+        kind="mailbox",
+        password=body.password,
+        submission_disabled=body.submission_disabled,
+        spoofing_whitelist=split_comma_list(body.spoofing_whitelist),
+    )
+    with transaction(request) as session:
+        created = service.create_address(
+            session, actor, new, passwords=app_state(request).passwords
+        )
+        return render.account(created.address)
+
+
+@router.get("/account/")
+def list_accounts(
+    request: Request, domain: str | None = None, actor: Actor = Depends(current_actor)
+) -> list[dict[str, Any]]:
+    with transaction(request) as session:
+        found = service.list_addresses(session, actor, kind="mailbox", domain=domain)
+        return [render.account(address) for address in found]
+
+
+@router.get("/account/{account_id}/")
+def get_account(
+    request: Request, account_id: str, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    with transaction(request) as session:
+        return render.account(service.get_address(session, actor, account_id, kind="mailbox"))
+
+
+@router.delete("/account/{account_id}/", status_code=204)
+def delete_account(
+    request: Request, account_id: str, actor: Actor = Depends(current_actor)
+) -> Response:
+    with transaction(request) as session:
+        address = service.get_address(session, actor, account_id, kind="mailbox")
+        service.delete_address(session, actor, address)
+    return Response(status_code=204)
+
+
+@router.post("/account/{account_id}/set_password/", openapi_extra=_FORM_AND_JSON)
+def set_password(
+    request: Request,
+    account_id: str,
+    params: Params = Depends(read_params),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    body = parse(PasswordParams, params)
+    return _change_account(request, actor, account_id, AddressChanges(password=body.password))
+
+
+@router.post("/account/{account_id}/disable_submission/")
+def disable_submission(
+    request: Request,
+    account_id: str,
+    params: Params = Depends(read_params),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    parse(NoParams, params)
+    return _change_account(request, actor, account_id, AddressChanges(submission_disabled=True))
+
+
+@router.post("/account/{account_id}/enable_submission/")
+def enable_submission(
+    request: Request,
+    account_id: str,
+    params: Params = Depends(read_params),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    parse(NoParams, params)
+    return _change_account(request, actor, account_id, AddressChanges(submission_disabled=False))
+
+
+@router.post("/account/{account_id}/set_spoofing_whitelist/", openapi_extra=_FORM_AND_JSON)
+def set_spoofing_whitelist(
+    request: Request,
+    account_id: str,
+    params: Params = Depends(read_params),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    body = parse(SpoofingWhitelistParams, params)
+    changes = AddressChanges(spoofing_whitelist=split_comma_list(body.spoofing_whitelist))
+    return _change_account(request, actor, account_id, changes)
+
+
+@router.post("/alias/", status_code=201, openapi_extra=_FORM_AND_JSON)
+def create_alias(
+    request: Request, params: Params = Depends(read_params), actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    body = parse(AliasCreate, params)
+    new = NewAddress(
+        local_part=body.name,
+        domain=body.domain,
+        kind="forward",
+        forward_to=split_comma_list(body.to),
+    )
+    with transaction(request) as session, fields_renamed(ALIAS_FIELDS):
+        created = service.create_address(
+            session, actor, new, passwords=app_state(request).passwords
+        )
+        return render.alias(created.address)
+
+
+@router.get("/alias/")
+def list_aliases(
+    request: Request, domain: str | None = None, actor: Actor = Depends(current_actor)
+) -> list[dict[str, Any]]:
+    with transaction(request) as session:
+        found = service.list_addresses(session, actor, kind="forward", domain=domain)
+        return [render.alias(address) for address in found]
+
+
+@router.get("/alias/{alias_id}/")
+def get_alias(
+    request: Request, alias_id: str, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    with transaction(request) as session:
+        return render.alias(service.get_address(session, actor, alias_id, kind="forward"))
+
+
+@router.put("/alias/{alias_id}/", openapi_extra=_FORM_AND_JSON)
+def update_alias(
+    request: Request,
+    alias_id: str,
+    params: Params = Depends(read_params),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    body = parse(AliasUpdate, params)
+    with transaction(request) as session, fields_renamed(ALIAS_FIELDS):
+        address = service.get_address(session, actor, alias_id, kind="forward")
+        service.update_address(
+            session,
+            actor,
+            address,
+            AddressChanges(forward_to=split_comma_list(body.to)),
+            passwords=app_state(request).passwords,
+        )
+        return render.alias(address)
+
+
+@router.delete("/alias/{alias_id}/", status_code=204)
+def delete_alias(
+    request: Request, alias_id: str, actor: Actor = Depends(current_actor)
+) -> Response:
+    with transaction(request) as session:
+        address = service.get_address(session, actor, alias_id, kind="forward")
+        service.delete_address(session, actor, address)
+    return Response(status_code=204)

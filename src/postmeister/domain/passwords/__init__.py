@@ -1,0 +1,1 @@
+"""Mailbox passwords: the policy, random generation, leaked-password lists and hashing."""

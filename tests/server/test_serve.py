@@ -1,0 +1,154 @@
+"""`postmeister serve` as a real process: HTTPS, bootstrap token, concurrency, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.factories import STRONG_PASSWORD
+from tests.support.processes import BIN, cli, free_port, stop, wait_for_port
+
+pytestmark = pytest.mark.server
+
+
+@dataclass
+class Server:
+    url: str
+    cert: Path
+    env: dict[str, str]
+    admin_token: str
+    output: list[str]
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "POSTMEISTER_DATA_DIR": str(tmp_path / "data"),
+        "POSTMEISTER_DATABASE_URL": database_url,
+    }
+    process = subprocess.Popen(
+        [str(BIN / "postmeister"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, process=process)
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not any("bootstrap admin token" in line for line in lines):
+            lines.append(process.stdout.readline())
+        token = next(line for line in lines if "bootstrap" in line).rsplit(" ", 1)[1].strip()
+        yield Server(
+            url=f"https://127.0.0.1:{port}",
+            cert=tmp_path / "data" / "tls" / "cert.pem",
+            env=env,
+            admin_token=token,
+            output=lines,
+        )
+    finally:
+        stop(process)
+
+
+def test_https_with_self_signed_certificate_and_bootstrap_token(server: Server) -> None:
+    with httpx.Client(verify=str(server.cert)) as client:
+        response = client.get(
+            server.url + "/mail/account/", headers={"Authorization": f"Bearer {server.admin_token}"}
+        )
+    assert response.status_code == 200
+    assert response.json() == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/mail/account/")  # the system CAs do not trust it
+    plain = server.url.replace("https://", "http://")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(plain + "/mail/account/", timeout=5)
+
+
+def test_cli_creates_objects_and_fifty_concurrent_creates_give_one_201(server: Server) -> None:
+    customer = json.loads(cli("customer", "create", "Concurrent Ltd", env=server.env).stdout)
+    added = cli("domain", "add", "race.example", "--customer", str(customer["id"]), env=server.env)
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["name"] == "race.example"
+    issued = cli("token", "create", "--customer", str(customer["id"]), env=server.env)
+    token = json.loads(issued.stdout)["token"]
+    body = {"name": "same", "domain": "race.example", "password": STRONG_PASSWORD}
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(verify=str(server.cert), timeout=60) as client:
+
+        def create(_: int) -> int:
+            return client.post(
+                server.url + "/mail/account/", json=body, headers=headers
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            statuses = Counter(pool.map(create, range(50)))
+        assert statuses == {201: 1, 409: 49}
+        listed = client.get(server.url + "/mail/account/", headers=headers).json()
+    assert [a["id"] for a in listed] == ["same@race.example"]
+
+
+def test_bootstrap_token_is_printed_only_on_first_start(server: Server, tmp_path: Path) -> None:
+    again = subprocess.run(
+        [str(BIN / "postmeister"), "migrate"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0
+    from postmeister.config import Settings
+    from postmeister.server import bootstrap_admin_token
+
+    settings = Settings(
+        data_dir=Path(server.env["POSTMEISTER_DATA_DIR"]),
+        database_url=server.env["POSTMEISTER_DATABASE_URL"],
+    )
+    assert bootstrap_admin_token(settings) is None
+
+
+def test_cli_errors_are_clear_and_exit_non_zero(server: Server) -> None:
+    unknown = cli("domain", "add", "x.example", "--customer", "999", env=server.env)
+    assert unknown.returncode == 1
+    assert "customer '999' not found" in unknown.stderr
+    bad = cli("token", "create", "--admin", "--customer", "1", env=server.env)
+    assert bad.returncode == 2
+    invalid = cli("domain", "add", "not a domain", "--customer", "1", env=server.env)
+    assert invalid.returncode == 1
+    assert "not a valid domain name" in invalid.stderr
+
+
+def test_token_cli_scopes(server: Server) -> None:
+    customer = json.loads(cli("customer", "create", "Scoped", env=server.env).stdout)
+    cid = str(customer["id"])
+    cli("domain", "add", "one.example", "--customer", cid, env=server.env)
+    issued = cli(
+        "token",
+        "create",
+        "--customer",
+        cid,
+        "--read-only",
+        "--domain",
+        "one.example",
+        "--expires",
+        "2099-01-01T00:00:00Z",
+        env=server.env,
+    )
+    assert issued.returncode == 0, issued.stderr
+    shown = json.loads(issued.stdout)
+    assert shown["read_only"] is True
+    assert shown["domains"] == ["one.example"]
+    past = cli("token", "create", "--customer", cid, "--expires", "2001-01-01", env=server.env)
+    assert past.returncode == 1
+    assert "past" in past.stderr
