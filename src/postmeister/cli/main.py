@@ -187,17 +187,6 @@ def token_create(
         )
 
 
-def _register_optional_groups() -> None:
-    """Sub-command groups that live in their own modules."""
-    try:
-        from postmeister.cli.dataplane import dataplane
-    except ImportError:
-        return
-    main.add_command(dataplane)
-
-
-_register_optional_groups()
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
