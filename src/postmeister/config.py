@@ -52,6 +52,44 @@ class SchedulerSettings(BaseModel):
     tick_seconds: float = 30.0
 
 
+class SyncSettings(BaseModel):
+    """Basic JSON sync: how documents are fetched and when a document is held back."""
+
+    timeout_seconds: float = 30.0
+    max_document_bytes: int = 64 * 1024 * 1024
+    # Extra CA certificates (PEM) trusted for sync sources, e.g. a company CA.
+    ca_bundle: Path | None = None
+    default_interval_seconds: int = 300
+    min_interval_seconds: int = 60
+    # A document that would delete more than this share of a source's addresses waits
+    # for an operator's confirmation.
+    max_delete_share: float = Field(default=0.25, ge=0.0, le=1.0)
+
+
+class DataplaneSettings(BaseModel):
+    """The Postfix/Dovecot side: names, paths and addresses of the mail data plane."""
+
+    # Postfix myhostname and the HELO/banner name; Dovecot's postmaster address domain.
+    hostname: str = "mail.example.org"
+    # Where Dovecot keeps mailboxes (`<mail_root>/<domain>/<local part>/Maildir`).
+    mail_root: Path = Path("/var/vmail")
+    # The system user (and group of the same name) that owns the mail files.
+    mail_user: str = "vmail"
+    # The group that may read and write an SQLite database and its -wal/-shm files. It must be
+    # the primary group of Postfix's mail_owner: Postfix drops supplementary groups.
+    sqlite_group: str = "postfix"
+    # Dovecot LMTP, where Postfix delivers (`host:port`).
+    lmtp_address: str = "127.0.0.1:24"
+    # The Postmeister sender milter (header From check on submission), `host:port`.
+    milter_address: str = "127.0.0.1:10029"
+    # The Dovecot auth socket Postfix uses for SMTP AUTH (Postfix may see it relative to its
+    # queue directory; Dovecot needs the absolute path).
+    sasl_socket: Path = Path("/var/spool/postfix/private/postmeister-auth")
+    postfix_sasl_path: str = "private/postmeister-auth"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="POSTMEISTER_", env_nested_delimiter="__", extra="ignore"
@@ -62,6 +100,8 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -219,8 +219,10 @@ class SyncSource(Timestamped, Base):
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(128))
     next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    # A held-back document (mass deletion) waits here for an operator's confirmation.
+    # A held-back document (mass deletion) waits for an operator's confirmation: `pending`
+    # names the document that was held, `confirmed` the one the operator allowed.
     pending_document_sha256: Mapped[str | None] = mapped_column(String(64))
+    confirmed_document_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class SyncRun(Base):

@@ -3,56 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
-from postmeister.config import Settings
-from postmeister.db import make_engine, make_session_factory, unit_of_work
-from postmeister.domain.access import Actor
+from postmeister.cli.common import prepare, print_json, session_for, settings_for
+from postmeister.cli.dataplane import dataplane
+from postmeister.cli.sync import export, sync
 from postmeister.domain.customers import service as customers
 from postmeister.domain.domains import service as domains
 from postmeister.domain.tokens import service as tokens
-from postmeister.errors import DomainError, InvalidInput
-from postmeister.store import migrate as run_migrations
-
-
-def _settings(data_dir: Path | None = None) -> Settings:
-    settings = Settings()
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
-    return settings
-
-
-def _prepare(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    run_migrations(settings.resolved_database_url)
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    _prepare(settings)
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            yield session
-    except DomainError as exc:
-        details = ""
-        if isinstance(exc, InvalidInput):
-            details = "".join(f"\n  {p.field}: {p.message}" for p in exc.problems)
-        raise click.ClickException(f"{exc}{details}" if details else str(exc)) from exc
-    finally:
-        engine.dispose()
-
-
-def _print(obj: dict[str, Any]) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
 
 
 @click.group()
@@ -67,8 +28,8 @@ def main() -> None:
 )
 def migrate(data_dir: Path | None) -> None:
     """Bring the database schema up to date."""
-    settings = _settings(data_dir)
-    _prepare(settings)
+    settings = settings_for(data_dir)
+    prepare(settings)
     click.echo("database schema is up to date", err=True)
 
 
@@ -82,7 +43,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the controller: both API dialects over HTTPS."""
     from postmeister.server import run
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     http = settings.http.model_copy(
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
     )
@@ -98,9 +59,9 @@ def customer() -> None:
 @click.argument("name")
 def customer_create(name: str) -> None:
     """Create a customer; prints it as JSON."""
-    with _session(_settings()) as session:
+    with session_for(settings_for()) as session:
         created = customers.create_customer(session, name=name)
-        _print({"id": created.id, "name": created.name})
+        print_json({"id": created.id, "name": created.name})
 
 
 @main.group()
@@ -116,11 +77,11 @@ def domain() -> None:
 )
 def domain_add(name: str, customer_id: int, package_id: int | None) -> None:
     """Add a domain to a customer; prints it as JSON."""
-    with _session(_settings()) as session:
+    with session_for(settings_for()) as session:
         added = domains.add_domain(
             session, customer_id=customer_id, name=name, package_id=package_id
         )
-        _print(
+        print_json(
             {
                 "id": added.id,
                 "name": added.display_name,
@@ -164,7 +125,7 @@ def token_create(
     """Create an API token; prints it as JSON. The token is shown only this once."""
     if admin == (customer_id is not None):
         raise click.UsageError("give exactly one of --admin and --customer ID")
-    with _session(_settings()) as session:
+    with session_for(settings_for()) as session:
         issued = tokens.create_token(
             session,
             admin=admin,
@@ -174,7 +135,7 @@ def token_create(
             expires_at=_parse_expiry(expires),
             label=label,
         )
-        _print(
+        print_json(
             {
                 "id": issued.token.id,
                 "token": issued.secret,
@@ -187,7 +148,9 @@ def token_create(
         )
 
 
+main.add_command(sync)
+main.add_command(dataplane)
+main.add_command(export)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-__all__ = ["Actor", "main"]

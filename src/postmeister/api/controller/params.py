@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StrictBool,
+    StrictInt,
     StrictStr,
     ValidationError,
 )
@@ -120,3 +121,9 @@ def _problem(error: ErrorDetails) -> FieldProblem:
         "string_too_long": "too long",
     }
     return FieldProblem(name, messages.get(error["type"], error["msg"]), error["type"])
+
+
+class SyncSourceCreate(Params):
+    url: StrictStr
+    interval_seconds: StrictInt | None = None
+    customer_id: StrictInt | None = None  # admin tokens only: whose source it is

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from postmeister.models import Address
+from postmeister.models import Address, SyncRun, SyncSource
 
 
 def _public_id(address: Address) -> str:
@@ -29,4 +30,31 @@ def alias(address: Address) -> dict[str, Any]:
         "name": address.local_part,
         "domain": address.domain.display_name,
         "to": ",".join(t.target for t in address.forward_targets),
+    }
+
+
+def sync_run(run: SyncRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "result": run.result,
+        "created": run.created,
+        "updated": run.updated,
+        "deleted": run.deleted,
+        "errors": json.loads(run.errors) if run.errors else [],
+    }
+
+
+def sync_source(source: SyncSource, domains: list[str], runs: list[SyncRun]) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "customer_id": source.customer_id,
+        "url": source.url,
+        "interval_seconds": source.interval_seconds,
+        "next_run_at": source.next_run_at.isoformat() if source.next_run_at else None,
+        "waiting_for_confirmation": source.pending_document_sha256 is not None,
+        "domains": domains,
+        "last_run": sync_run(runs[0]) if runs else None,
+        "runs": [sync_run(run) for run in runs],
     }

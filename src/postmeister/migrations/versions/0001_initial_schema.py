@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
+Revises: (none)
 """
 
 import sqlalchemy as sa
@@ -105,6 +105,7 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.String(length=128), nullable=True),
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("pending_document_sha256", sa.String(length=64), nullable=True),
+        sa.Column("confirmed_document_sha256", sa.String(length=64), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

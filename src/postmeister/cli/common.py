@@ -1,0 +1,50 @@
+"""What every CLI command shares: settings, one unit of work, JSON output, error display."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from postmeister.config import Settings
+from postmeister.db import make_engine, make_session_factory, unit_of_work
+from postmeister.errors import DomainError, InvalidInput
+from postmeister.store import migrate
+
+
+def settings_for(data_dir: Path | None = None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings
+
+
+def prepare(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.resolved_database_url)
+
+
+@contextmanager
+def session_for(settings: Settings) -> Iterator[Session]:
+    """One transaction for one command; domain errors become a clear message and exit 1."""
+    prepare(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            yield session
+    except DomainError as exc:
+        details = ""
+        if isinstance(exc, InvalidInput):
+            details = "".join(f"\n  {p.field}: {p.message}" for p in exc.problems)
+        raise click.ClickException(f"{exc.message}{details}" if details else str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
+def print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str, ensure_ascii=False))

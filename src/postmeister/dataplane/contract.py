@@ -1,0 +1,265 @@
+"""The data-plane contract: the SQL views that Postfix, Dovecot and the sender milter read.
+
+Mail servers never read the controller's tables. They read these views, whose names carry a
+version (`dataplane_v1_*`). The tables behind them may change freely as long as a migration
+redefines the views with the same meaning; a change of meaning (a renamed or dropped column,
+another row set) needs a new version (`dataplane_v2_*`) created beside the old one, so that
+nodes still rendered for v1 keep working while they are upgraded one by one.
+
+Each view is declared as data: a name, its columns with their meaning, and its SELECT per SQL
+dialect. Most views are portable SQL and use one statement for every dialect; where SQLite and
+PostgreSQL differ (date formatting), the view names a statement per dialect. The contract tests
+insert the same rows on both databases and compare every view row by row.
+
+Conventions that hold for every view, on every dialect:
+- addresses and login names are lowercase `local@a-label-domain` strings. The tables store
+  them in that canonical form already (`domain.addresses.syntax` is the only way in), so the
+  views pass the columns through untouched: a `lower()` here would hide the unique indexes
+  from the planner and turn every Postfix lookup into a scan of all addresses;
+- flags are the integers 0 and 1 (never SQL booleans: SQLite has none, and Postfix and
+  Dovecot compare them as text);
+- dates are `YYYY-MM-DD` text;
+- a view returns no row for something that does not exist (never a row with NULLs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+CONTRACT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of the contract.
+
+    `select` is the portable statement; `dialect_select` overrides it for a SQLAlchemy dialect
+    name (`sqlite`, `postgresql`) where the portable form does not exist.
+    """
+
+    name: str
+    purpose: str
+    columns: tuple[Column, ...]
+    select: str
+    dialect_select: Mapping[str, str] = field(default_factory=dict)
+
+    def sql_for(self, dialect: str) -> str:
+        return self.dialect_select.get(dialect, self.select).strip()
+
+    def create_statement(self, dialect: str) -> str:
+        return f"CREATE VIEW {self.name} AS\n{self.sql_for(dialect)}"
+
+    def drop_statement(self) -> str:
+        return f"DROP VIEW IF EXISTS {self.name}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+DOMAINS = View(
+    name="dataplane_v1_domains",
+    purpose="Domains whose mail this installation accepts (Postfix virtual_mailbox_domains).",
+    columns=(Column("domain", "the domain as IDNA A-label, lowercase"),),
+    select="SELECT d.name AS domain FROM domains d",
+)
+
+MAILBOXES = View(
+    name="dataplane_v1_mailboxes",
+    purpose=(
+        "Addresses that store mail (Postfix virtual_mailbox_maps, Dovecot userdb). "
+        "Mail paths are not in the database: each node derives them from domain and local part."
+    ),
+    columns=(
+        Column("address", "the mailbox address, which is also its login name"),
+        Column("domain", "the domain part (A-label)"),
+        Column("local_part", "the part before the @"),
+        Column("quota_bytes", "storage limit in bytes; NULL means no limit"),
+    ),
+    select="""
+SELECT a.address AS address,
+       d.name AS domain,
+       a.local_part AS local_part,
+       a.quota_bytes AS quota_bytes
+FROM addresses a JOIN domains d ON d.id = a.domain_id
+WHERE a.kind = 'mailbox'
+""",
+)
+
+ALIASES = View(
+    name="dataplane_v1_aliases",
+    purpose=(
+        "Where mail to an address goes instead of (or besides) a mailbox (Postfix "
+        "virtual_alias_maps): one row per recipient. A forward has a row for each target. "
+        "A mailbox with targets also has a row pointing at itself, so that it keeps a copy; "
+        "a mailbox without targets has no row at all."
+    ),
+    columns=(
+        Column("address", "the address mail was sent to"),
+        Column("target", "one recipient the mail is delivered to"),
+    ),
+    select="""
+SELECT a.address AS address, t.target AS target
+FROM addresses a JOIN forward_targets t ON t.address_id = a.id
+UNION
+SELECT a.address AS address, a.address AS target
+FROM addresses a
+WHERE a.kind = 'mailbox' AND EXISTS (SELECT 1 FROM forward_targets t WHERE t.address_id = a.id)
+""",
+)
+
+LOGINS = View(
+    name="dataplane_v1_logins",
+    purpose=(
+        "Accounts that may log in with their main password (Dovecot passdb for IMAP and SMTP "
+        "AUTH; Postfix check_sasl_access for submission_disabled)."
+    ),
+    columns=(
+        Column("username", "the login name: the mailbox address"),
+        Column("password_hash", "crypt-format hash ($argon2id$, $6$, $y$, $2y$, $1$, ...)"),
+        Column(
+            "password_scheme",
+            "the Dovecot scheme that verifies password_hash: ARGON2ID, ARGON2I or CRYPT",
+        ),
+        Column("submission_disabled", "1: may log in and read mail, but not send"),
+    ),
+    select="""
+SELECT a.address AS username,
+       a.password_hash AS password_hash,
+       CASE
+         WHEN substr(a.password_hash, 1, 10) = '$argon2id$' THEN 'ARGON2ID'
+         WHEN substr(a.password_hash, 1, 9) = '$argon2i$' THEN 'ARGON2I'
+         ELSE 'CRYPT'
+       END AS password_scheme,
+       CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled
+FROM addresses a
+WHERE a.kind = 'mailbox' AND a.password_hash IS NOT NULL AND a.password_hash <> ''
+""",
+)
+
+APP_PASSWORDS = View(
+    name="dataplane_v1_app_passwords",
+    purpose=(
+        "Application passwords (Dovecot's second passdb). The secret is never stored: "
+        "secret_sha256 is the lowercase hex SHA-256 of the UTF-8 secret, which Dovecot "
+        "computes from the typed password with %{sha256:password} and matches by equality, "
+        "so any number of app passwords of one account can be active at once."
+    ),
+    columns=(
+        Column("username", "the login name of the mailbox the app password belongs to"),
+        Column("secret_sha256", "lowercase hex SHA-256 of the app password"),
+        Column("app_password_id", "the app password's id (for last-used bookkeeping)"),
+        Column("submission_disabled", "copied from the mailbox: app passwords obey it too"),
+    ),
+    select="""
+SELECT a.address AS username,
+       p.secret_hash AS secret_sha256,
+       p.id AS app_password_id,
+       CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled
+FROM app_passwords p JOIN addresses a ON a.id = p.address_id
+WHERE a.kind = 'mailbox'
+""",
+)
+
+SENDER_LOGINS = View(
+    name="dataplane_v1_sender_logins",
+    purpose=(
+        "Who may send as whom (Postfix smtpd_sender_login_maps for the envelope sender, the "
+        "Postmeister milter for the header From). A login may use a sender address S when a "
+        "row (S, login), (domain of S, login) or ('*', login) exists. Every mailbox owns its "
+        "own address; its spoofing whitelist adds the other rows."
+    ),
+    columns=(
+        Column("sender", "an exact address, a bare domain, or '*' for any sender"),
+        Column("login", "the login name that may use it"),
+    ),
+    select="""
+SELECT a.address AS sender, a.address AS login
+FROM addresses a WHERE a.kind = 'mailbox'
+UNION
+SELECT s.pattern AS sender, a.address AS login
+FROM sender_permissions s JOIN addresses a ON a.id = s.address_id
+WHERE a.kind = 'mailbox'
+""",
+)
+
+RECIPIENT_POLICIES = View(
+    name="dataplane_v1_recipient_policies",
+    purpose="Per-address spam policy for the antispam stage (rspamd settings, Sieve).",
+    columns=(
+        Column("address", "a hosted address, mailbox or forward"),
+        Column("kind", "mailbox or forward"),
+        Column("antispam", "reject | junk-folder | subject-rewrite | none"),
+    ),
+    select="""
+SELECT a.address AS address, a.kind AS kind, a.antispam AS antispam
+FROM addresses a
+""",
+)
+
+AUTORESPONDERS = View(
+    name="dataplane_v1_autoresponders",
+    purpose=(
+        "Vacation replies (Sieve vacation). The data plane applies the date window itself "
+        "(local midnight in the configured time zone), so replies start and stop on time even "
+        "while the controller is down; `active` is the owner's switch."
+    ),
+    columns=(
+        Column("username", "the mailbox"),
+        Column("text", "the reply body, verbatim"),
+        Column("active", "1 when switched on"),
+        Column("activates", "first day (YYYY-MM-DD) it answers, or NULL"),
+        Column("expires", "first day (YYYY-MM-DD) it no longer answers, or NULL"),
+        Column("version", "changes whenever the row changes (cache key for compiled scripts)"),
+    ),
+    select="""
+SELECT a.address AS username,
+       a2.text AS text,
+       CASE WHEN a2.active THEN 1 ELSE 0 END AS active,
+       substr(a2.activates, 1, 10) AS activates,
+       substr(a2.expires, 1, 10) AS expires,
+       CAST(a2.address_id AS TEXT) || '-'
+         || strftime('%Y%m%d%H%M%f', a2.updated_at) AS version
+FROM autoresponders a2 JOIN addresses a ON a.id = a2.address_id
+WHERE a.kind = 'mailbox'
+""",
+    dialect_select={
+        "postgresql": """
+SELECT a.address AS username,
+       a2.text AS text,
+       CASE WHEN a2.active THEN 1 ELSE 0 END AS active,
+       to_char(a2.activates, 'YYYY-MM-DD') AS activates,
+       to_char(a2.expires, 'YYYY-MM-DD') AS expires,
+       CAST(a2.address_id AS TEXT) || '-'
+         || to_char(a2.updated_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') AS version
+FROM autoresponders a2 JOIN addresses a ON a.id = a2.address_id
+WHERE a.kind = 'mailbox'
+""",
+    },
+)
+
+VIEWS: tuple[View, ...] = (
+    DOMAINS,
+    MAILBOXES,
+    ALIASES,
+    LOGINS,
+    APP_PASSWORDS,
+    SENDER_LOGINS,
+    RECIPIENT_POLICIES,
+    AUTORESPONDERS,
+)
+
+# Written BY the data plane (Dovecot's quota dict), read by the controller. A table, not a
+# view, because Dovecot writes it; listed here because it is part of the same contract.
+MAILBOX_USAGE_TABLE = "mailbox_usage"
+
+
+def view_names() -> tuple[str, ...]:
+    return tuple(v.name for v in VIEWS)

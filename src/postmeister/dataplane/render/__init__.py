@@ -1,0 +1,16 @@
+"""Pure renderers: a `Site` in, configuration files out. No I/O here (see `stack.py`)."""
+
+from __future__ import annotations
+
+from postmeister.dataplane.render.dovecot import render_dovecot
+from postmeister.dataplane.render.milter import milter_config
+from postmeister.dataplane.render.model import RenderedFile, Site
+from postmeister.dataplane.render.postfix import render_postfix
+
+
+def render_site(site: Site) -> list[RenderedFile]:
+    """Every file of the data plane for `site`, in a stable order."""
+    return [*render_postfix(site), *render_dovecot(site), milter_config(site)]
+
+
+__all__ = ["RenderedFile", "Site", "render_site"]

@@ -1,0 +1,361 @@
+"""Which crypt format a stored password hash is in, and whether the data plane can verify it.
+
+Hashes arrive ready-made (the Basic JSON sync imports them as they are), so nothing checks
+them by logging in: a hash that is malformed would be stored, and its user could never log
+in again, with no error anywhere. This module therefore validates each supported format down
+to the rules that the verifiers apply (libxcrypt behind Dovecot's `{CRYPT}`, libsodium behind
+`{ARGON2ID}`):
+
+- a verifier recomputes the hash from the stored *setting* (prefix, cost, salt) and compares
+  the whole string, so anything it would normalise on the way (an over-long salt, `rounds=`
+  with a leading zero, unused low bits in the last character of a base64 field) makes the
+  comparison fail for every password: such strings are rejected here;
+- a setting the verifier refuses (rounds out of range, bcrypt cost out of range, a salt of a
+  length that does not decode) is rejected as well.
+
+Messages never repeat the rejected value: it may be a plain-text password typed by mistake,
+and even a real hash is a secret worth not copying into logs.
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import Final, Literal
+
+from postmeister.errors import InvalidInput
+
+CryptScheme = Literal["md5-crypt", "sha256-crypt", "sha512-crypt", "bcrypt", "argon2id", "yescrypt"]
+
+# The length of `addresses.password_hash`; a longer string could not be stored whole.
+MAX_HASH_LENGTH: Final = 512
+
+# The alphabet of crypt(3) fields, in value order (`.` is 0, `z` is 63).
+_CRYPT64: Final = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# bcrypt uses the same characters in a different order.
+_BCRYPT64: Final = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_STANDARD_B64: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_CRYPT64_VALUE: Final = {char: value for value, char in enumerate(_CRYPT64)}
+_BCRYPT64_VALUE: Final = {char: value for value, char in enumerate(_BCRYPT64)}
+
+_SHA_ROUNDS_MIN: Final = 1000
+_SHA_ROUNDS_MAX: Final = 999_999_999
+_SHA_SALT_MAX: Final = 16
+_MD5_SALT_MAX: Final = 8
+_HASH_CHARS: Final = {"md5-crypt": 22, "sha256-crypt": 43, "sha512-crypt": 86, "yescrypt": 43}
+_BCRYPT_COST_MIN: Final = 4
+_BCRYPT_COST_MAX: Final = 31
+_BCRYPT_SALT_CHARS: Final = 22
+_BCRYPT_HASH_CHARS: Final = 31
+_ARGON2_VERSION: Final = "v=19"
+_ARGON2_MIN_SALT_BYTES: Final = 8
+_ARGON2_MIN_HASH_BYTES: Final = 16
+_UINT32_MAX: Final = 2**32 - 1
+_ARGON2_MAX_LANES: Final = 2**24 - 1
+# yescrypt's first parameter character selects its flavour; libxcrypt knows these three
+# (classic scrypt, scrypt with the yescrypt "worm" tweak, and yescrypt proper).
+_YESCRYPT_FLAVOURS: Final = frozenset("./j")
+
+_SUPPORTED = "$1$, $5$, $6$, $2a$/$2b$/$2y$, $argon2id$ or $y$"
+_HASH_IT_HINT = "hash it first, e.g. with `mkpasswd -m yescrypt` or `doveadm pw -s SHA512-CRYPT`"
+# Prefixes of real formats we do not import, with the reason a customer can act on.
+_UNSUPPORTED: Final = {
+    "2": "the original $2$ bcrypt variant is obsolete; use $2b$",
+    "2x": "$2x$ marks hashes made by a bcrypt implementation with a known bug; use $2b$",
+    "argon2i": "only the argon2id variant of Argon2 is supported",
+    "argon2d": "only the argon2id variant of Argon2 is supported",
+    "7": "scrypt ($7$) hashes are not supported; yescrypt ($y$) is",
+    "gy": "GOST yescrypt ($gy$) hashes are not supported; yescrypt ($y$) is",
+    "sha1": "SHA-1 crypt ($sha1$) hashes are not supported",
+    "md5": "Sun MD5 crypt ($md5$) hashes are not supported",
+    "3": "NT hashes ($3$) are not supported",
+}
+
+
+def identify_crypt_hash(value: str, *, field: str = "password") -> CryptScheme:
+    """Return the scheme of a crypt-format password hash, or raise `InvalidInput` on `field`.
+
+    Accepted: md5-crypt `$1$`, sha256-crypt `$5$` and sha512-crypt `$6$` (with or without
+    `rounds=N`, N in 1000..999999999), bcrypt `$2a$`/`$2b$`/`$2y$` (cost 04..31),
+    argon2id `$argon2id$v=19$m=..,t=..,p=..$salt$hash` and yescrypt `$y$`. The message names
+    the first rule the value breaks, precisely enough to fix the generator that made it.
+    """
+    problem = _problem(value)
+    if isinstance(problem, _Problem):
+        raise InvalidInput.single(field, problem.message, rule="password-hash")
+    return problem
+
+
+def dovecot_password_field(value: str) -> str:
+    """The hash with the Dovecot scheme prefix that verifies it (`{CRYPT}` or `{ARGON2ID}`).
+
+    libxcrypt, which Dovecot's `{CRYPT}` calls, knows every supported format except argon2id;
+    that one Dovecot verifies itself with libsodium. Raises `InvalidInput` like
+    `identify_crypt_hash`, so no unverifiable string reaches the data plane.
+    """
+    scheme = identify_crypt_hash(value)
+    prefix = "{ARGON2ID}" if scheme == "argon2id" else "{CRYPT}"
+    return prefix + value
+
+
+class _Problem:
+    """Why a value is not acceptable (returned, not raised, to keep the checks flat)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _problem(value: str) -> CryptScheme | _Problem:
+    if not value:
+        return _Problem("a password hash is required")
+    if len(value) > MAX_HASH_LENGTH:
+        return _Problem(f"longer than {MAX_HASH_LENGTH} characters; no supported hash is")
+    # For ASCII, isprintable() rules out every whitespace character except the space.
+    if not value.isascii() or not value.isprintable() or " " in value:
+        return _Problem("contains spaces, control or non-ASCII characters, which no crypt hash has")
+    if value.startswith("{"):
+        return _Problem(
+            "starts with a Dovecot scheme prefix such as {SHA512-CRYPT}; "
+            "give the bare hash that follows it"
+        )
+    if not value.startswith("$"):
+        return _Problem(
+            "is not a password hash in a supported format "
+            f"({_SUPPORTED}); plain-text passwords are not accepted: {_HASH_IT_HINT}"
+        )
+    parts = value.split("$")
+    ident = parts[1]
+    if ident == "1":
+        return _check_md5(parts)
+    if ident in ("5", "6"):
+        return _check_sha(parts)
+    if ident in ("2a", "2b", "2y"):
+        return _check_bcrypt(parts)
+    if ident == "argon2id":
+        return _check_argon2id(parts)
+    if ident == "y":
+        return _check_yescrypt(parts)
+    if ident in _UNSUPPORTED:
+        return _Problem(_UNSUPPORTED[ident])
+    return _Problem(f"unknown hash prefix; supported are {_SUPPORTED}")
+
+
+def _check_md5(parts: list[str]) -> CryptScheme | _Problem:
+    scheme: CryptScheme = "md5-crypt"
+    if len(parts) != 4:
+        return _Problem(f"{scheme} has the form $1$salt$hash")
+    return (
+        _crypt64_field(parts[2], scheme, "salt", max_chars=_MD5_SALT_MAX)
+        or _crypt64_hash(parts[3], scheme)
+        or scheme
+    )
+
+
+def _check_sha(parts: list[str]) -> CryptScheme | _Problem:
+    scheme: CryptScheme = "sha256-crypt" if parts[1] == "5" else "sha512-crypt"
+    form = f"${parts[1]}$[rounds=N$]salt$hash"
+    if len(parts) == 5:
+        problem = _sha_rounds(parts[2], scheme)
+        if problem:
+            return problem
+        salt, digest = parts[3], parts[4]
+    elif len(parts) == 4:
+        if parts[2].startswith("rounds="):
+            return _Problem(f"{scheme} has the form {form}: the salt is missing after rounds=")
+        salt, digest = parts[2], parts[3]
+    else:
+        return _Problem(f"{scheme} has the form {form}")
+    return (
+        _crypt64_field(salt, scheme, "salt", max_chars=_SHA_SALT_MAX)
+        or _crypt64_hash(digest, scheme)
+        or scheme
+    )
+
+
+def _sha_rounds(text: str, scheme: str) -> _Problem | None:
+    digits = text.removeprefix("rounds=")
+    if digits == text:
+        return _Problem(f"{scheme}: expected rounds=N or the salt before the hash")
+    if not digits.isdigit() or not digits.isascii():
+        return _Problem(f"{scheme}: rounds must be a decimal number")
+    if digits.startswith("0"):
+        # libxcrypt refuses a leading zero rather than reading the number.
+        return _Problem(f"{scheme}: rounds must not have leading zeros")
+    if not _SHA_ROUNDS_MIN <= int(digits) <= _SHA_ROUNDS_MAX:
+        return _Problem(f"{scheme}: rounds must be between {_SHA_ROUNDS_MIN} and {_SHA_ROUNDS_MAX}")
+    return None
+
+
+def _check_bcrypt(parts: list[str]) -> CryptScheme | _Problem:
+    scheme: CryptScheme = "bcrypt"
+    if len(parts) != 4:
+        return _Problem(f"{scheme} has the form ${parts[1]}$NN$ followed by 53 characters")
+    cost, rest = parts[2], parts[3]
+    if len(cost) != 2 or not cost.isdigit() or not cost.isascii():
+        return _Problem(f"{scheme}: the cost must be two digits, e.g. 05 or 12")
+    if not _BCRYPT_COST_MIN <= int(cost) <= _BCRYPT_COST_MAX:
+        return _Problem(
+            f"{scheme}: the cost must be between {_BCRYPT_COST_MIN:02d} and {_BCRYPT_COST_MAX}"
+        )
+    expected = _BCRYPT_SALT_CHARS + _BCRYPT_HASH_CHARS
+    if len(rest) != expected:
+        return _Problem(
+            f"{scheme}: salt and hash must be {expected} characters together "
+            f"({_BCRYPT_SALT_CHARS} + {_BCRYPT_HASH_CHARS}), found {len(rest)}"
+        )
+    for name, text in (
+        ("salt", rest[:_BCRYPT_SALT_CHARS]),
+        ("hash", rest[_BCRYPT_SALT_CHARS:]),
+    ):
+        bad = _first_outside(text, _BCRYPT64_VALUE)
+        if bad is not None:
+            return _Problem(
+                f"{scheme}: the {name} has character {bad + 1} outside bcrypt's base64 "
+                "alphabet [./A-Za-z0-9]"
+            )
+        # bcrypt encodes big-endian: the bits past the data sit low in the last character.
+        unused_bits = 6 * len(text) - 8 * (len(text) * 6 // 8)
+        if _BCRYPT64_VALUE[text[-1]] % (1 << unused_bits):
+            return _Problem(f"{scheme}: the {name} has a last character that is not canonical")
+    return scheme
+
+
+def _check_argon2id(parts: list[str]) -> CryptScheme | _Problem:
+    scheme: CryptScheme = "argon2id"
+    form = "$argon2id$v=19$m=M,t=T,p=P$salt$hash"
+    if len(parts) != 6:
+        return _Problem(f"{scheme} has the form {form}")
+    version, params, salt, digest = parts[2:]
+    if version != _ARGON2_VERSION:
+        return _Problem(f"{scheme}: only version 19 is supported ({form})")
+    values = _argon2_params(params)
+    if isinstance(values, _Problem):
+        return values
+    memory, time_cost, lanes = values
+    if not 1 <= lanes <= _ARGON2_MAX_LANES:
+        return _Problem(f"{scheme}: p (lanes) must be between 1 and {_ARGON2_MAX_LANES}")
+    if not 1 <= time_cost <= _UINT32_MAX:
+        return _Problem(f"{scheme}: t (iterations) must be between 1 and {_UINT32_MAX}")
+    if not 8 * lanes <= memory <= _UINT32_MAX:
+        return _Problem(
+            f"{scheme}: m (memory in KiB) must be at least 8 per lane and at most {_UINT32_MAX}"
+        )
+    return (
+        _b64_field(salt, scheme, "salt", min_bytes=_ARGON2_MIN_SALT_BYTES)
+        or _b64_field(digest, scheme, "hash", min_bytes=_ARGON2_MIN_HASH_BYTES)
+        or scheme
+    )
+
+
+def _argon2_params(text: str) -> tuple[int, int, int] | _Problem:
+    items = text.split(",")
+    names = [item.partition("=")[0] for item in items]
+    if names != ["m", "t", "p"]:
+        return _Problem("argon2id: the parameters must be m=M,t=T,p=P in this order")
+    numbers: list[int] = []
+    for item in items:
+        name, _, digits = item.partition("=")
+        if not digits.isdigit() or not digits.isascii():
+            return _Problem(f"argon2id: {name} must be a decimal number")
+        if len(digits) > 1 and digits.startswith("0"):
+            # libsodium refuses leading zeros, so such a hash never verifies.
+            return _Problem(f"argon2id: {name} must not have leading zeros")
+        numbers.append(int(digits))
+    return numbers[0], numbers[1], numbers[2]
+
+
+def _b64_field(text: str, scheme: str, name: str, *, min_bytes: int) -> _Problem | None:
+    if "=" in text:
+        return _Problem(f"{scheme}: the {name} must be base64 without = padding")
+    bad = (
+        None
+        if set(text) <= _STANDARD_B64
+        else next(i for i, char in enumerate(text) if char not in _STANDARD_B64)
+    )
+    if bad is not None:
+        return _Problem(
+            f"{scheme}: the {name} has character {bad + 1} outside the base64 alphabet "
+            "[A-Za-z0-9+/]"
+        )
+    if len(text) % 4 == 1:
+        return _Problem(f"{scheme}: the {name} has a length that no byte string encodes to")
+    padded = text + "=" * (-len(text) % 4)
+    raw = binascii.a2b_base64(padded, strict_mode=True)
+    if binascii.b2a_base64(raw, newline=False).decode("ascii") != padded:
+        return _Problem(f"{scheme}: the {name} has a last character that is not canonical")
+    if len(raw) < min_bytes:
+        return _Problem(f"{scheme}: the {name} must be at least {min_bytes} bytes")
+    return None
+
+
+def _check_yescrypt(parts: list[str]) -> CryptScheme | _Problem:
+    scheme: CryptScheme = "yescrypt"
+    if len(parts) != 5:
+        return _Problem(f"{scheme} has the form $y$params$salt$hash")
+    params, salt, digest = parts[2:]
+    if len(params) < 3:
+        return _Problem(f"{scheme}: the parameters need at least 3 characters (e.g. j9T)")
+    bad = _first_outside(params, _CRYPT64_VALUE)
+    if bad is not None:
+        return _Problem(
+            f"{scheme}: the parameters have character {bad + 1} outside the crypt alphabet "
+            "[./0-9A-Za-z]"
+        )
+    if params[0] not in _YESCRYPT_FLAVOURS:
+        return _Problem(f"{scheme}: unknown flavour in the parameters (usually j)")
+    if _CRYPT64_VALUE[params[1]] == 0:
+        return _Problem(f"{scheme}: the cost N in the parameters is zero")
+    if _yescrypt_int_length(params[2]) > len(params) - 2:
+        return _Problem(f"{scheme}: the parameters end in the middle of the block size r")
+    if len(salt) % 4 == 1:
+        return _Problem(f"{scheme}: the salt has a length that no byte string encodes to")
+    return _crypt64_field(salt, scheme, "salt") or _crypt64_hash(digest, scheme) or scheme
+
+
+def _yescrypt_int_length(first: str) -> int:
+    """How many characters yescrypt's variable-length number starting with `first` takes.
+
+    Values 0..47 of the first character are one-character numbers; 48..55 start a number of
+    two characters, 56..59 three, 60..61 four, 62 five and 63 six. The parameters after r
+    (optional p, t, g) are left to libxcrypt: its own salt generator never writes them.
+    """
+    value = _CRYPT64_VALUE[first]
+    for limit, length in ((47, 1), (55, 2), (59, 3), (61, 4), (62, 5)):
+        if value <= limit:
+            return length
+    return 6
+
+
+def _crypt64_hash(text: str, scheme: CryptScheme) -> _Problem | None:
+    expected = _HASH_CHARS[scheme]
+    if len(text) != expected:
+        return _Problem(f"{scheme}: the hash must be {expected} characters, found {len(text)}")
+    return _crypt64_field(text, scheme, "hash")
+
+
+def _crypt64_field(
+    text: str, scheme: str, name: str, *, max_chars: int | None = None
+) -> _Problem | None:
+    if max_chars is not None and len(text) > max_chars:
+        # crypt() would cut the salt, so the recomputed string never equals this one.
+        return _Problem(f"{scheme}: the {name} must be at most {max_chars} characters")
+    bad = _first_outside(text, _CRYPT64_VALUE)
+    if bad is not None:
+        return _Problem(
+            f"{scheme}: the {name} has character {bad + 1} outside the crypt alphabet [./0-9A-Za-z]"
+        )
+    # The crypt encodings (for the hash; for yescrypt's salt too) are little-endian: the
+    # bits past the data sit high in the last character and must be zero. For md5 and
+    # sha-crypt salts the characters are used as they are, so any last character is fine.
+    if name == "hash" or scheme == "yescrypt":
+        tail = len(text) % 4
+        if tail and _CRYPT64_VALUE[text[-1]] >= 1 << (2 * (tail - 1)):
+            return _Problem(f"{scheme}: the {name} has a last character that is not canonical")
+    return None
+
+
+def _first_outside(text: str, alphabet: dict[str, int]) -> int | None:
+    if alphabet.keys() >= set(text):  # the common case, checked at C speed
+        return None
+    return next(i for i, char in enumerate(text) if char not in alphabet)

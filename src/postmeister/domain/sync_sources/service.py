@@ -1,0 +1,135 @@
+"""Sync sources: a customer's Basic JSON URLs, and the record of their runs.
+
+Sources belong to a customer as a whole, so a token limited to some domains does not see
+them (it could otherwise take over domains outside its limit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+from sqlalchemy import Select, false, select
+from sqlalchemy.orm import Session
+
+from postmeister.config import SyncSettings
+from postmeister.domain.access import Actor
+from postmeister.domain.customers.service import get_customer
+from postmeister.errors import Conflict, InvalidInput, NotFound, ProblemList
+from postmeister.models import Domain, SyncRun, SyncSource
+
+
+def _owner(actor: Actor, customer_id: int | None) -> int:
+    if actor.is_admin:
+        if customer_id is None:
+            raise InvalidInput.single("customer_id", "an admin token must name the customer")
+        return customer_id
+    if customer_id is not None and customer_id != actor.customer_id:
+        raise NotFound("customer", str(customer_id))
+    assert actor.customer_id is not None
+    return actor.customer_id
+
+
+def _visible(actor: Actor) -> Select[SyncSource]:
+    statement = select(SyncSource)
+    if not actor.is_admin:
+        if actor.domain_ids is not None:
+            return statement.where(false())  # a domain-limited token sees no source
+        statement = statement.where(SyncSource.customer_id == actor.customer_id)
+    return statement
+
+
+def check_url(url: str, problems: ProblemList) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        problems.add("url", "not a valid URL", "url")
+        return
+    if parsed.scheme != "https":
+        problems.add("url", "sync sources are fetched over HTTPS only", "https")
+    elif not parsed.host:
+        problems.add("url", "the URL has no host", "url")
+    if len(url) > 2048:
+        problems.add("url", "longer than 2048 characters", "length")
+
+
+def create_source(
+    session: Session,
+    actor: Actor,
+    *,
+    url: str,
+    interval_seconds: int | None,
+    settings: SyncSettings,
+    customer_id: int | None = None,
+) -> SyncSource:
+    actor.require_write()
+    if actor.domain_ids is not None:
+        raise NotFound("customer", str(customer_id or actor.customer_id))
+    owner = _owner(actor, customer_id)
+    get_customer(session, owner)
+    problems = ProblemList()
+    check_url(url, problems)
+    interval = (
+        interval_seconds if interval_seconds is not None else settings.default_interval_seconds
+    )
+    if interval < settings.min_interval_seconds:
+        problems.add(
+            "interval_seconds", f"must be at least {settings.min_interval_seconds}", "range"
+        )
+    problems.raise_if_any()
+    source = SyncSource(customer_id=owner, url=url, interval_seconds=interval)
+    session.add(source)
+    session.flush()
+    return source
+
+
+def list_sources(session: Session, actor: Actor) -> list[SyncSource]:
+    return list(session.scalars(_visible(actor).order_by(SyncSource.id)))
+
+
+def get_source(session: Session, actor: Actor, source_id: int) -> SyncSource:
+    source: SyncSource | None = session.scalar(_visible(actor).where(SyncSource.id == source_id))
+    if source is None:
+        raise NotFound("sync source", str(source_id))
+    return source
+
+
+def delete_source(session: Session, actor: Actor, source: SyncSource) -> None:
+    """Its domains become API-managed again; their addresses stay as they are."""
+    actor.require_write()
+    session.delete(source)
+    session.flush()
+
+
+def confirm_held_document(
+    session: Session, actor: Actor, source: SyncSource, *, now: dt.datetime | None = None
+) -> SyncSource:
+    """Allow the held document to be applied, and poll the source at once."""
+    actor.require_write()
+    if source.pending_document_sha256 is None:
+        raise Conflict(f"sync source {source.id} has no document waiting for confirmation")
+    source.confirmed_document_sha256 = source.pending_document_sha256
+    source.next_run_at = now or dt.datetime.now(dt.UTC)
+    session.flush()
+    return source
+
+
+def recent_runs(session: Session, source: SyncSource, *, limit: int = 20) -> list[SyncRun]:
+    return list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.source_id == source.id)
+            .order_by(SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def managed_domains(session: Session, source: SyncSource) -> list[str]:
+    return list(
+        session.scalars(
+            select(Domain.display_name)
+            .where(Domain.sync_source_id == source.id)
+            .order_by(Domain.name)
+        )
+    )

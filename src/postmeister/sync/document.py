@@ -1,0 +1,397 @@
+"""The Basic JSON document: parse and validate it completely, or render one from state.
+
+The format is exactly the one in `specs/controller-api.txt`:
+
+    {"example.com": {"account": [{"name": "alice", "password": "$6$..."}],
+                     "alias":   [{"name": "office", "to": "alice@example.com,bob@example.com"}]}}
+
+A customer's mail configuration is replaced by what the document says, so a document is
+accepted whole or not at all. `parse_document` therefore never stops at the first problem:
+it walks the entire document and raises one `InvalidInput` that lists every problem, each
+located by a JSON pointer (RFC 6901) into the document as written, e.g.
+`/example.com/account/3/password`, so a customer can fix everything in one round.
+
+What is checked here is everything the document says about itself. Whether the customer owns
+the domains it lists is a question for the database, asked by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from postmeister.domain.addresses.syntax import (
+    normalise_domain,
+    parse_address,
+    parse_local_part,
+    split_comma_list,
+)
+from postmeister.domain.passwords.hash_formats import identify_crypt_hash
+from postmeister.errors import InvalidInput, ProblemList
+
+ACCOUNT_KEY: Final = "account"
+ALIAS_KEY: Final = "alias"
+_DOMAIN_KEYS: Final = (ACCOUNT_KEY, ALIAS_KEY)
+_ACCOUNT_FIELDS: Final = ("name", "password")
+_ALIAS_FIELDS: Final = ("name", "to")
+_ROOT: Final = ""  # the JSON pointer of the whole document
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEntry:
+    """A mailbox: canonical (lowercase) local part and its crypt hash, as given."""
+
+    local_part: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEntry:
+    """A forward: canonical local part and canonical recipient addresses, in document order."""
+
+    local_part: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEntry:
+    """One domain of the document; `name` is its A-label. Entries keep document order."""
+
+    name: str
+    accounts: tuple[AccountEntry, ...]
+    aliases: tuple[AliasEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDocument:
+    """A valid document: domains keyed by A-label. A domain with no entries is meaningful:
+    it says the domain has no addresses."""
+
+    domains: dict[str, DomainEntry]
+
+    @property
+    def entry_count(self) -> int:
+        """Accounts plus aliases over all domains (for progress reports and statistics)."""
+        return sum(len(d.accounts) + len(d.aliases) for d in self.domains.values())
+
+
+def parse_document(raw: bytes) -> SyncDocument:
+    """Parse a Basic JSON document, or raise `InvalidInput` listing every problem in it.
+
+    Each problem's `field` is a JSON pointer into the document as written (`""` for the
+    document as a whole). Rejected, among others: bytes that are not UTF-8 (a leading UTF-8
+    byte-order mark is tolerated), invalid or truncated JSON, NaN/Infinity, a key given twice
+    in one object, unknown keys, wrong types, invalid domain names, local parts, recipients
+    or password hashes, an empty `to`, a name used twice in a domain (names compare
+    case-insensitively), a domain listed twice (also as another spelling of the same
+    A-label), and an alias with the name of an account in the same domain.
+    """
+    value = _load_json(raw)
+    problems = ProblemList()
+    if not isinstance(value, _Object):
+        raise InvalidInput.single(
+            _ROOT,
+            f"the document must be a JSON object of domain names, not {_kind(value)}",
+            rule="type",
+        )
+    checker = _Checker(problems)
+    domains: dict[str, DomainEntry] = {}
+    first_seen: dict[str, str] = {}
+    for key, body in _unique_members(value, _ROOT, problems):
+        pointer = _child(_ROOT, key)
+        try:
+            alabel = normalise_domain(key, field=pointer)
+        except InvalidInput as exc:
+            problems.problems.extend(exc.problems)
+            alabel = None
+        entry = checker.domain(alabel or "", body, pointer)
+        if alabel is None:
+            continue
+        if alabel in first_seen:
+            problems.add(
+                pointer,
+                f"lists the domain {alabel} a second time (first at {first_seen[alabel]})",
+                rule="duplicate",
+            )
+            continue
+        first_seen[alabel] = pointer
+        if entry is not None:
+            domains[alabel] = entry
+    problems.raise_if_any()
+    return SyncDocument(domains)
+
+
+def render_document(document: SyncDocument) -> bytes:
+    """The document in the Basic JSON format: the inverse of `parse_document`.
+
+    Deterministic, so an export can be compared or diffed byte for byte: domains, accounts
+    and aliases sorted by name, recipients in their stored order joined by ",", two-space
+    indentation, a final newline. Empty lists are left out (a domain without addresses is
+    rendered as `{}`), which parses back to the same document.
+    """
+    out: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for alabel in sorted(document.domains):
+        entry = document.domains[alabel]
+        body: dict[str, list[dict[str, str]]] = {}
+        if entry.accounts:
+            body[ACCOUNT_KEY] = [
+                {"name": a.local_part, "password": a.password_hash}
+                for a in sorted(entry.accounts, key=lambda a: a.local_part)
+            ]
+        if entry.aliases:
+            body[ALIAS_KEY] = [
+                {"name": a.local_part, "to": ",".join(a.targets)}
+                for a in sorted(entry.aliases, key=lambda a: a.local_part)
+            ]
+        out[alabel] = body
+    return (json.dumps(out, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# Names taken in one domain: canonical local part -> ("account" | "alias", JSON pointer).
+_Taken = dict[str, tuple[str, str]]
+
+
+class _Object(list[tuple[str, Any]]):
+    """A JSON object as its member list, so that a key given twice is still visible."""
+
+
+def _load_json(raw: bytes) -> Any:
+    data = raw.removeprefix(_UTF8_BOM)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (len(raw) - len(data))
+        raise InvalidInput.single(
+            _ROOT, f"the document is not UTF-8 text (invalid byte at offset {offset})"
+        ) from exc
+    if not text.strip():
+        raise InvalidInput.single(_ROOT, "the document is empty")
+    try:
+        return json.loads(text, object_pairs_hook=_Object, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):
+            message = (
+                f"the document ends early (line {exc.lineno}, column {exc.colno}); "
+                "it may have been cut off"
+            )
+        else:
+            message = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        raise InvalidInput.single(_ROOT, message) from exc
+    except ValueError as exc:  # NaN/Infinity, or a number too long to convert
+        raise InvalidInput.single(_ROOT, f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput.single(_ROOT, "not valid JSON: nested too deeply") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+class _Checker:
+    """Walks domain objects, recording problems; returns entries only where all was valid."""
+
+    def __init__(self, problems: ProblemList) -> None:
+        self.problems = problems
+        # The same names (info, office, ...) recur across domains, and the same recipient in
+        # many aliases: each distinct spelling is checked once (syntax checks dominate parsing).
+        self._local_parts: dict[str, str] = {}
+        self._targets: dict[str, str] = {}
+
+    def domain(self, alabel: str, body: Any, pointer: str) -> DomainEntry | None:
+        if not isinstance(body, _Object):
+            self._add(
+                pointer,
+                f"must be an object with {_either(_DOMAIN_KEYS)}, not {_kind(body)}",
+                rule="type",
+            )
+            return None
+        before = len(self.problems.problems)
+        members = dict(_unique_members(body, pointer, self.problems))
+        self._unknown_keys(members, _DOMAIN_KEYS, pointer)
+        taken: _Taken = {}
+        accounts: list[AccountEntry] = []
+        for index, item in self._items(members, ACCOUNT_KEY, pointer):
+            account = self._account(item, f"{pointer}/{ACCOUNT_KEY}/{index}", taken)
+            if account is not None:
+                accounts.append(account)
+        aliases: list[AliasEntry] = []
+        for index, item in self._items(members, ALIAS_KEY, pointer):
+            alias = self._alias(item, f"{pointer}/{ALIAS_KEY}/{index}", alabel, taken)
+            if alias is not None:
+                aliases.append(alias)
+        if len(self.problems.problems) != before:
+            return None
+        return DomainEntry(alabel, tuple(accounts), tuple(aliases))
+
+    def _items(self, members: dict[str, Any], key: str, pointer: str) -> Iterable[tuple[int, Any]]:
+        if key not in members:
+            return ()
+        value = members[key]
+        if not isinstance(value, list) or isinstance(value, _Object):
+            self._add(
+                _child(pointer, key), f"must be an array of objects, not {_kind(value)}", "type"
+            )
+            return ()
+        return enumerate(value)
+
+    def _account(self, item: Any, pointer: str, taken: _Taken) -> AccountEntry | None:
+        fields = self._fields(item, _ACCOUNT_FIELDS, pointer)
+        if fields is None:
+            return None
+        name, password = fields
+        local_part = self._name(name, pointer, taken, kind="account")
+        try:
+            identify_crypt_hash(password, field=f"{pointer}/password")
+        except InvalidInput as exc:
+            self.problems.problems.extend(exc.problems)
+            return None
+        if local_part is None:
+            return None
+        return AccountEntry(local_part, password)
+
+    def _alias(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AliasEntry | None:
+        fields = self._fields(item, _ALIAS_FIELDS, pointer)
+        if fields is None:
+            return None
+        name, to = fields
+        local_part = self._name(name, pointer, taken, kind="alias")
+        own = f"{local_part}@{alabel}" if local_part else None
+        targets = self._targets_of(to, f"{pointer}/to", own=own)
+        if local_part is None or targets is None:
+            return None
+        return AliasEntry(local_part, targets)
+
+    def _fields(self, item: Any, names: tuple[str, str], pointer: str) -> tuple[str, str] | None:
+        """The two string members of an entry object, or None after recording what is wrong."""
+        if not isinstance(item, _Object):
+            self._add(pointer, f"must be an object with {_both(names)}, not {_kind(item)}", "type")
+            return None
+        before = len(self.problems.problems)
+        members = dict(_unique_members(item, pointer, self.problems))
+        self._unknown_keys(members, names, pointer)
+        values: list[str] = []
+        for name in names:
+            value = members.get(name)
+            if name not in members:
+                self._add(_child(pointer, name), "is required", rule="required")
+            elif not isinstance(value, str):
+                self._add(_child(pointer, name), f"must be a string, not {_kind(value)}", "type")
+            else:
+                values.append(value)
+        if len(self.problems.problems) != before:
+            return None
+        return values[0], values[1]
+
+    def _name(self, name: str, pointer: str, taken: _Taken, *, kind: str) -> str | None:
+        field = f"{pointer}/name"
+        local_part = self._local_parts.get(name)
+        if local_part is None:
+            try:
+                local_part = parse_local_part(name, field=field)
+            except InvalidInput as exc:
+                self.problems.problems.extend(exc.problems)
+                return None
+            self._local_parts[name] = local_part
+        first = taken.get(local_part)
+        if first is None:
+            taken[local_part] = (kind, pointer)
+            return local_part
+        first_kind, first_pointer = first
+        if kind != first_kind:
+            message = (
+                f"{local_part!r} is already an account ({first_pointer}); "
+                "an address is either an account or an alias"
+            )
+            self._add(field, message, rule="alias-shadows-account")
+        else:
+            message = f"{local_part!r} is listed twice (first at {first_pointer})"
+            self._add(field, message, rule="duplicate")
+        return None
+
+    def _targets_of(self, to: str, field: str, *, own: str | None) -> tuple[str, ...] | None:
+        parts = split_comma_list(to)
+        if not parts:
+            self._add(field, "must name at least one recipient", rule="required")
+            return None
+        targets: list[str] = []
+        ok = True
+        for part in parts:
+            address = self._targets.get(part)
+            if address is None:
+                try:
+                    address = parse_address(part, field=field).address
+                except InvalidInput as exc:
+                    self.problems.problems.extend(exc.problems)
+                    ok = False
+                    continue
+                self._targets[part] = address
+            if address in targets:
+                self._add(field, f"lists {address} twice", rule="duplicate")
+                ok = False
+            elif address == own:
+                self._add(field, f"{address} would forward to itself", rule="forward-loop")
+                ok = False
+            else:
+                targets.append(address)
+        return tuple(targets) if ok else None
+
+    def _unknown_keys(
+        self, members: dict[str, Any], allowed: tuple[str, ...], pointer: str
+    ) -> None:
+        for key in members:
+            if key not in allowed:
+                self._add(
+                    _child(pointer, key),
+                    f"unknown key (allowed: {', '.join(allowed)})",
+                    rule="unknown-key",
+                )
+
+    def _add(self, field: str, message: str, rule: str | None = None) -> None:
+        self.problems.add(field, message, rule)
+
+
+def _unique_members(obj: _Object, pointer: str, problems: ProblemList) -> list[tuple[str, Any]]:
+    """The members of an object, each key once; a repeated key is a problem of its own.
+
+    Standard JSON parsers silently keep the last of two equal keys, which would make half of a
+    customer's document vanish without a word.
+    """
+    seen: set[str] = set()
+    members: list[tuple[str, Any]] = []
+    for key, value in obj:
+        if key in seen:
+            problems.add(_child(pointer, key), "this key appears twice in one object", "duplicate")
+            continue
+        seen.add(key)
+        members.append((key, value))
+    return members
+
+
+def _child(pointer: str, key: str) -> str:
+    """The JSON pointer of member `key` below `pointer` (RFC 6901 escaping of ~ and /)."""
+    return f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, _Object):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
+
+
+def _either(names: tuple[str, ...]) -> str:
+    return "optional " + " and ".join(f'"{n}"' for n in names)
+
+
+def _both(names: tuple[str, ...]) -> str:
+    return " and ".join(f'"{n}"' for n in names)

@@ -1,0 +1,34 @@
+"""A customer's current state as a Basic JSON document (`postmeister export`).
+
+Export then sync of the result is a no-op: mailboxes become accounts with their stored
+hash, forwards become aliases with their recipients. What the format cannot carry (a
+mailbox's own forwarding, antispam, quota, autoresponder) is not exported and, because a
+sync keeps those fields on update, not lost either.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from postmeister.models import Domain
+from postmeister.sync.apply import load_current
+from postmeister.sync.document import AccountEntry, AliasEntry, DomainEntry, SyncDocument
+
+
+def export_customer(session: Session, customer_id: int) -> SyncDocument:
+    domains = list(session.scalars(select(Domain).where(Domain.customer_id == customer_id)))
+    accounts: dict[str, list[AccountEntry]] = {d.name: [] for d in domains}
+    aliases: dict[str, list[AliasEntry]] = {d.name: [] for d in domains}
+    for address, state in load_current(session, [d.id for d in domains]).items():
+        local, _, domain = address.rpartition("@")
+        if state.kind == "mailbox" and state.password_hash:
+            accounts[domain].append(AccountEntry(local, state.password_hash))
+        elif state.kind == "forward":
+            aliases[domain].append(AliasEntry(local, state.targets))
+    return SyncDocument(
+        {
+            d.name: DomainEntry(d.name, tuple(accounts[d.name]), tuple(aliases[d.name]))
+            for d in domains
+        }
+    )

@@ -1,0 +1,210 @@
+"""The contract views mean the same on SQLite and PostgreSQL, and the migration matches them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from postmeister import models as m
+from postmeister.dataplane.contract import VIEWS, View
+from postmeister.dataplane.render.dovecot import APP_PASSDB_QUERY, PASSDB_QUERY, USER_QUERY
+from postmeister.dataplane.render.postfix import MAPS
+from postmeister.db import unit_of_work
+
+MIGRATION = (
+    Path(__file__).parents[2] / "src/postmeister/migrations/versions/0002_dataplane_views.py"
+)
+
+
+def seed(sessions: sessionmaker[Session]) -> None:
+    with unit_of_work(sessions) as session:
+        customer = m.Customer(name="Contract GmbH")
+        session.add(customer)
+        session.flush()
+        package = m.Package(customer_id=customer.id, name="default")
+        session.add(package)
+        session.flush()
+        domain = m.Domain(
+            customer_id=customer.id,
+            package_id=package.id,
+            name="xn--mller-kva.example",
+            display_name="müller.example",
+        )
+        session.add(domain)
+        session.flush()
+
+        def address(local: str, kind: str, **extra: Any) -> m.Address:
+            row = m.Address(
+                domain_id=domain.id,
+                address=f"{local}@xn--mller-kva.example",
+                local_part=local,
+                kind=kind,
+                **extra,
+            )
+            session.add(row)
+            session.flush()
+            return row
+
+        anna = address(
+            "anna",
+            "mailbox",
+            password_hash="$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+            quota_bytes=1_000_000,
+        )
+        ben = address("ben", "mailbox", password_hash="$6$salt$hash", submission_disabled=True)
+        keep = address("keep", "mailbox", password_hash="$y$j9T$salt$hash", antispam="junk-folder")
+        team = address("team", "forward", antispam="none")
+        address("nopass", "mailbox")
+        session.add_all(
+            [
+                m.ForwardTarget(
+                    address_id=team.id, position=0, target="anna@xn--mller-kva.example"
+                ),
+                m.ForwardTarget(address_id=team.id, position=1, target="someone@elsewhere.example"),
+                m.ForwardTarget(address_id=keep.id, position=0, target="ben@xn--mller-kva.example"),
+                m.SenderPermission(
+                    address_id=anna.id, position=0, pattern="team@xn--mller-kva.example"
+                ),
+                m.SenderPermission(address_id=anna.id, position=1, pattern="elsewhere.example"),
+                m.SenderPermission(address_id=ben.id, position=0, pattern="*"),
+                m.AppPassword(
+                    address_id=anna.id, device="phone", application="mail", secret_hash="ab" * 32
+                ),
+                m.Autoresponder(
+                    address_id=anna.id,
+                    text='Away "until" \\ Monday\nÜbermorgen',
+                    active=True,
+                    activates=dt.date(2030, 3, 5),
+                    expires=dt.date(2030, 3, 9),
+                ),
+            ]
+        )
+
+
+def rows(
+    sessions: sessionmaker[Session], view: View, columns: tuple[str, ...]
+) -> set[tuple[Any, ...]]:
+    with sessions() as session:
+        result = session.execute(text(f"SELECT {', '.join(columns)} FROM {view.name}"))  # noqa: S608
+        return {tuple(row) for row in result}
+
+
+D = "xn--mller-kva.example"
+EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
+    "dataplane_v1_domains": (("domain",), {(D,)}),
+    "dataplane_v1_mailboxes": (
+        ("address", "domain", "local_part", "quota_bytes"),
+        {
+            (f"anna@{D}", D, "anna", 1_000_000),
+            (f"ben@{D}", D, "ben", None),
+            (f"keep@{D}", D, "keep", None),
+            (f"nopass@{D}", D, "nopass", None),
+        },
+    ),
+    "dataplane_v1_aliases": (
+        ("address", "target"),
+        {
+            (f"team@{D}", f"anna@{D}"),
+            (f"team@{D}", "someone@elsewhere.example"),
+            (f"keep@{D}", f"ben@{D}"),
+            (f"keep@{D}", f"keep@{D}"),
+        },
+    ),
+    "dataplane_v1_logins": (
+        ("username", "password_scheme", "submission_disabled"),
+        {(f"anna@{D}", "ARGON2ID", 0), (f"ben@{D}", "CRYPT", 1), (f"keep@{D}", "CRYPT", 0)},
+    ),
+    "dataplane_v1_app_passwords": (
+        ("username", "secret_sha256", "submission_disabled"),
+        {(f"anna@{D}", "ab" * 32, 0)},
+    ),
+    "dataplane_v1_sender_logins": (
+        ("sender", "login"),
+        {
+            (f"anna@{D}", f"anna@{D}"),
+            (f"ben@{D}", f"ben@{D}"),
+            (f"keep@{D}", f"keep@{D}"),
+            (f"nopass@{D}", f"nopass@{D}"),
+            (f"team@{D}", f"anna@{D}"),
+            ("elsewhere.example", f"anna@{D}"),
+            ("*", f"ben@{D}"),
+        },
+    ),
+    "dataplane_v1_recipient_policies": (
+        ("address", "kind", "antispam"),
+        {
+            (f"anna@{D}", "mailbox", "reject"),
+            (f"ben@{D}", "mailbox", "reject"),
+            (f"keep@{D}", "mailbox", "junk-folder"),
+            (f"nopass@{D}", "mailbox", "reject"),
+            (f"team@{D}", "forward", "none"),
+        },
+    ),
+    "dataplane_v1_autoresponders": (
+        ("username", "text", "active", "activates", "expires"),
+        {(f"anna@{D}", 'Away "until" \\ Monday\nÜbermorgen', 1, "2030-03-05", "2030-03-09")},
+    ),
+}
+
+
+def test_every_view_returns_the_same_rows_on_this_database(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed(sessions)
+    assert set(EXPECTED) == {v.name for v in VIEWS}
+    for view in VIEWS:
+        columns, expected = EXPECTED[view.name]
+        assert rows(sessions, view, columns) == expected, view.name
+
+
+def test_autoresponder_version_changes_when_the_row_changes(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed(sessions)
+    view = next(v for v in VIEWS if v.name == "dataplane_v1_autoresponders")
+    (before,) = rows(sessions, view, ("version",))
+    with unit_of_work(sessions) as session:
+        responder = session.query(m.Autoresponder).one()
+        responder.updated_at = dt.datetime(2031, 1, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+        responder.text = "changed"
+    (after,) = rows(sessions, view, ("version",))
+    assert before != after
+
+
+def test_view_columns_are_the_documented_ones(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        for view in VIEWS:
+            result = session.execute(text(f"SELECT * FROM {view.name} WHERE 1 = 0"))  # noqa: S608
+            assert tuple(result.keys()) == view.column_names, view.name
+
+
+def _migration() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("migration_0002", MIGRATION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_newest_migration_snapshot_equals_the_contract() -> None:
+    snapshot: dict[str, dict[str, str]] = _migration().VIEWS
+    assert list(snapshot) == [v.name for v in VIEWS]
+    for view in VIEWS:
+        for dialect in ("sqlite", "postgresql"):
+            assert snapshot[view.name][dialect].strip() == view.sql_for(dialect), view.name
+
+
+def test_every_query_reads_only_contract_views() -> None:
+    names = {v.name for v in VIEWS}
+    queries = [*(mp.query for mp in MAPS), PASSDB_QUERY, APP_PASSDB_QUERY, USER_QUERY]
+    for query in queries:
+        assert any(name in query for name in names), query
+        assert " addresses" not in query and " domains " not in query, query
+    for postfix_map in MAPS:
+        assert postfix_map.view.name in postfix_map.query

@@ -1,0 +1,107 @@
+"""The renderers' output, byte for byte, against reviewed golden files.
+
+A change to a renderer shows up here as a diff of the real configuration an operator would
+install. After reviewing it, regenerate with `POSTMEISTER_UPDATE_GOLDEN=1 pytest tests/dataplane`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from postmeister.dataplane.render import render_site
+from postmeister.dataplane.render.model import (
+    Endpoint,
+    Instance,
+    PostgresDatabase,
+    Site,
+    SqliteDatabase,
+    Tls,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("POSTMEISTER_UPDATE_GOLDEN") == "1"
+
+
+def operator_site(**overrides: object) -> Site:
+    values: dict[str, object] = {
+        "database": SqliteDatabase(Path("/var/lib/postmeister/postmeister.sqlite3")),
+        "config_dir": Path("/etc/postmeister/dataplane"),
+        "hostname": "mail.example.org",
+        "mail_root": Path("/var/vmail"),
+        "mail_user": "vmail",
+        "mail_uid": 5000,
+        "sqlite_group": "postfix",
+        "lmtp": Endpoint("127.0.0.1", 24),
+        "milter": Endpoint("127.0.0.1", 10029),
+        "sasl_socket": Path("/var/spool/postfix/private/postmeister-auth"),
+        "postfix_sasl_path": "private/postmeister-auth",
+        "tls": Tls(Path("/etc/ssl/mail.pem"), Path("/etc/ssl/private/mail.key")),
+    }
+    values.update(overrides)
+    return Site(**values)  # type: ignore[arg-type]
+
+
+def instance_site() -> Site:
+    root = Path("/srv/stack")
+    instance = Instance(
+        root=root, listen="127.0.0.1", smtp_port=10025, submission_port=10587, imap_port=10143
+    )
+    return operator_site(
+        config_dir=root / "etc",
+        mail_root=root / "mail",
+        mail_uid=999,
+        hostname="mail.postmeister.test",
+        lmtp=Endpoint("127.0.0.1", 10024),
+        milter=Endpoint("127.0.0.1", 10029),
+        sasl_socket=instance.dovecot_base / "auth-postfix",
+        postfix_sasl_path=str(instance.dovecot_base / "auth-postfix"),
+        tls=Tls(root / "tls" / "cert.pem", root / "tls" / "key.pem"),
+        instance=instance,
+    )
+
+
+CASES = {
+    "sqlite-operator": operator_site(),
+    "postgresql-operator": operator_site(
+        database=PostgresDatabase("db.internal", 5432, "postmeister", "mailserver", "s3cret"),
+        tls=None,
+    ),
+    "sqlite-instance": instance_site(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rendered_files_match_golden_files(case: str) -> None:
+    directory = GOLDEN / case
+    rendered = {f.path: f.content for f in render_site(CASES[case])}
+    if UPDATE:
+        for path, content in rendered.items():
+            (directory / path).parent.mkdir(parents=True, exist_ok=True)
+            (directory / path).write_text(content)
+    on_disk = {
+        str(p.relative_to(directory)): p.read_text() for p in directory.rglob("*") if p.is_file()
+    }
+    assert sorted(rendered) == sorted(on_disk), "a file was added or removed"
+    for path, content in rendered.items():
+        assert content == on_disk[path], f"{case}/{path} differs from its golden file"
+
+
+def test_database_password_files_are_marked_secret() -> None:
+    files = render_site(CASES["postgresql-operator"])
+    with_password = {f.path for f in files if "s3cret" in f.content}
+    assert with_password, "the PostgreSQL password must reach Postfix and Dovecot"
+    assert with_password == {f.path for f in files if f.secret}
+
+
+def test_sqlite_site_gives_dovecot_the_database_group() -> None:
+    conf = {f.path: f.content for f in render_site(CASES["sqlite-operator"])}
+    assert "extra_groups = postfix" in conf["dovecot/postmeister.conf"]
+    pg_conf = {f.path: f.content for f in render_site(CASES["postgresql-operator"])}
+    assert "extra_groups" not in pg_conf["dovecot/postmeister.conf"]
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_site(instance_site()) == render_site(instance_site())

@@ -1,0 +1,134 @@
+"""Real SMTP and IMAP clients, as a remote mail server and as a mail program would use them."""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+HOST = "127.0.0.1"
+# The private stack has a self-signed certificate.
+TLS = ssl.create_default_context()
+TLS.check_hostname = False
+TLS.verify_mode = ssl.CERT_NONE
+
+
+def unique_subject(prefix: str) -> str:
+    return f"{prefix} {uuid.uuid4().hex[:12]}"
+
+
+def message(*, header_from: str, to: str, subject: str) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = header_from
+    mail["To"] = to
+    mail["Subject"] = subject
+    mail.set_content("Hello from the Postmeister end-to-end tests.\n")
+    return mail.as_bytes()
+
+
+def deliver(port: int, *, sender: str, recipients: list[str], subject: str) -> dict[str, int]:
+    """Send like a remote MTA on the SMTP port; returns the RCPT reply code per recipient.
+
+    The message is sent (DATA) when at least one recipient was accepted.
+    """
+    codes: dict[str, int] = {}
+    with smtplib.SMTP(HOST, port, timeout=15) as smtp:
+        smtp.ehlo("mx.sender.example")
+        code, text = smtp.mail(sender)
+        assert code == 250, text
+        for rcpt in recipients:
+            codes[rcpt] = smtp.rcpt(rcpt)[0]
+        if any(c == 250 for c in codes.values()):
+            body = message(header_from=sender, to=", ".join(recipients), subject=subject)
+            code, text = smtp.data(body)
+            assert code == 250, text
+    return codes
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
+@dataclass(frozen=True)
+class Submission:
+    """How far a submission got: `stage` is auth, mail, rcpt, data, or sent."""
+
+    stage: str
+    code: int
+    text: str
+
+    @property
+    def sent(self) -> bool:
+        return self.stage == "sent"
+
+
+def submit(
+    port: int,
+    *,
+    login: str | None,
+    password: str,
+    envelope_from: str,
+    header_from: str,
+    to: str,
+    subject: str = "submitted",
+) -> Submission:
+    """Send like a mail program: STARTTLS, AUTH, then one message."""
+    with smtplib.SMTP(HOST, port, timeout=15) as smtp:
+        smtp.starttls(context=TLS)
+        smtp.ehlo("laptop.example")
+        if login is not None:
+            try:
+                smtp.login(login, password)
+            except smtplib.SMTPAuthenticationError as error:
+                return Submission("auth", error.smtp_code, _text(error.smtp_error))
+        code, text = smtp.mail(envelope_from)
+        if code != 250:
+            return Submission("mail", code, text.decode())
+        code, text = smtp.rcpt(to)
+        if code != 250:
+            return Submission("rcpt", code, text.decode())
+        body = message(header_from=header_from, to=to, subject=subject)
+        code, text = smtp.data(body)
+        if code != 250:
+            return Submission("data", code, text.decode())
+        return Submission("sent", code, text.decode())
+
+
+def imap_login_works(port: int, user: str, password: str) -> bool:
+    with imaplib.IMAP4(HOST, port, timeout=15) as imap:
+        imap.starttls(ssl_context=TLS)
+        try:
+            imap.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        return True
+
+
+def imap_subjects(port: int, user: str, password: str, mailbox: str = "INBOX") -> list[str]:
+    with imaplib.IMAP4(HOST, port, timeout=15) as imap:
+        imap.starttls(ssl_context=TLS)
+        imap.login(user, password)
+        imap.select(mailbox, readonly=True)
+        _, data = imap.search(None, "ALL")
+        subjects = []
+        for number in data[0].split():
+            _, parts = imap.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            raw = parts[0][1] if isinstance(parts[0], tuple) else b""
+            subjects.append(raw.decode().partition(":")[2].strip())
+        return subjects
+
+
+def wait_for_subject(
+    port: int, user: str, password: str, subject: str, *, timeout: float = 15.0
+) -> bool:
+    """True once a message with `subject` is in the INBOX (delivery is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subject in imap_subjects(port, user, password):
+            return True
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,370 @@
+"""Fetching the Basic JSON document from a real HTTPS server on loopback with its own test CA."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from postmeister.sync.fetch import MAX_REDIRECTS, FetchFailed, FetchResult, fetch_document
+from tests.support.processes import free_port
+from tests.support.tls import TestPki, make_test_pki
+
+DOCUMENT = b'{"example.com": {"account": [], "alias": []}}\n'
+ETAG = '"v1-5f3a"'
+LAST_MODIFIED = "Tue, 01 Jul 2025 10:00:00 GMT"
+LIMIT = 64 * 1024
+
+
+@dataclass
+class Reply:
+    """What the test server answers for one path."""
+
+    status: int = 200
+    body: bytes = DOCUMENT
+    headers: dict[str, str] = field(default_factory=dict)
+    # False: no Content-Length; the body ends when the connection closes.
+    content_length: bool = True
+    delay: float = 0.0  # before the status line
+    drip: float = 0.0  # between body pieces of 1 KiB
+
+
+Route = Callable[[Message], Reply]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DocumentServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.server.requests.append((self.path, self.headers))
+        route = self.server.routes.get(self.path.partition("?")[0])
+        reply = route(self.headers) if route else Reply(status=404, body=b"not found\n")
+        if reply.delay and self.server.stopping.wait(reply.delay):
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.content_length:
+            self.send_header("Content-Length", str(len(reply.body)))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if not reply.drip:
+            self.wfile.write(reply.body)
+            return
+        for start in range(0, len(reply.body), 1024):
+            self.wfile.write(reply.body[start : start + 1024])
+            self.wfile.flush()
+            if self.server.stopping.wait(reply.drip):
+                return
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the tests assert on what was requested instead."""
+
+
+class DocumentServer(ThreadingHTTPServer):
+    """An HTTPS server on 127.0.0.1 with a per-test route table; TLS per connection."""
+
+    daemon_threads = True
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.context = context
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, Message]] = []
+        self.stopping = threading.Event()
+
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        # The handshake runs in the connection's own thread, so a client that rejects the
+        # certificate cannot stall the accept loop.
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(tls, client_address)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up early (size limit, timeout) are expected here."""
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}{path}"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def server(pki: TestPki) -> Iterator[DocumentServer]:
+    srv = DocumentServer(pki.server_context())
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.stopping.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+
+
+def fetch(
+    url: str,
+    pki: TestPki,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    ca_bundle: Path | bool | None = True,
+    timeout: float = 5.0,
+    max_bytes: int = LIMIT,
+) -> FetchResult:
+    bundle = pki.ca_cert if ca_bundle is True else (ca_bundle or None)
+    return fetch_document(
+        url,
+        etag=etag,
+        last_modified=last_modified,
+        ca_bundle=bundle,
+        timeout=timeout,
+        max_bytes=max_bytes,
+    )
+
+
+def fails(url: str, pki: TestPki, **options: object) -> str:
+    with pytest.raises(FetchFailed) as caught:
+        fetch(url, pki, **options)  # type: ignore[arg-type]
+    assert caught.value.reason == str(caught.value)
+    return caught.value.reason
+
+
+def conditional(headers: Message) -> Reply:
+    """A document server that honours If-None-Match / If-Modified-Since like a web server."""
+    if headers.get("If-None-Match") == ETAG or headers.get("If-Modified-Since") == LAST_MODIFIED:
+        return Reply(status=304, body=b"", headers={"ETag": ETAG})
+    return Reply(headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED})
+
+
+def test_document_and_its_validators_are_returned(server: DocumentServer, pki: TestPki) -> None:
+    server.routes["/sync.json"] = conditional
+    result = fetch(server.url("/sync.json"), pki)
+    assert result == FetchResult(
+        not_modified=False,
+        body=DOCUMENT,
+        etag=ETAG,
+        last_modified=LAST_MODIFIED,
+        url=server.url("/sync.json"),
+    )
+    (_path, headers) = server.requests[0]
+    assert headers.get("If-None-Match") is None
+
+
+def test_unchanged_document_answers_304_and_is_not_downloaded(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    server.routes["/sync.json"] = conditional
+    result = fetch(server.url("/sync.json"), pki, etag=ETAG, last_modified=LAST_MODIFIED)
+    assert result.not_modified
+    assert result.body == b""
+    assert (result.etag, result.last_modified) == (ETAG, LAST_MODIFIED)
+    (_path, headers) = server.requests[0]
+    assert headers.get("If-None-Match") == ETAG
+    assert headers.get("If-Modified-Since") == LAST_MODIFIED
+
+
+def test_changed_document_is_downloaded_despite_an_old_etag(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    server.routes["/sync.json"] = conditional
+    result = fetch(server.url("/sync.json"), pki, etag='"v0-old"')
+    assert not result.not_modified
+    assert result.body == DOCUMENT
+    assert result.etag == ETAG
+
+
+def test_gzip_encoded_document_arrives_decoded(server: DocumentServer, pki: TestPki) -> None:
+    server.routes["/sync.json"] = lambda _: Reply(
+        body=gzip.compress(DOCUMENT), headers={"Content-Encoding": "gzip"}
+    )
+    assert fetch(server.url("/sync.json"), pki).body == DOCUMENT
+
+
+def test_http_error_status_fails_with_the_status(server: DocumentServer, pki: TestPki) -> None:
+    server.routes["/sync.json"] = lambda _: Reply(status=500, body=b"oops\n")
+    reason = fails(server.url("/sync.json"), pki)
+    assert reason == f"{server.url('/sync.json')} answered HTTP 500 Internal Server Error"
+
+
+def test_missing_document_fails_with_404(server: DocumentServer, pki: TestPki) -> None:
+    assert "answered HTTP 404 Not Found" in fails(server.url("/nothing-here.json"), pki)
+
+
+def test_oversized_document_with_content_length_fails_before_download(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    server.routes["/big.json"] = lambda _: Reply(body=b" " * (LIMIT + 1) + DOCUMENT)
+    reason = fails(server.url("/big.json"), pki)
+    assert f"larger than the limit of {LIMIT} bytes" in reason
+    assert f"declares {LIMIT + 1 + len(DOCUMENT)} bytes" in reason
+
+
+def test_oversized_document_without_content_length_fails_while_streaming(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    server.routes["/big.json"] = lambda _: Reply(body=b" " * (4 * LIMIT), content_length=False)
+    reason = fails(server.url("/big.json"), pki)
+    assert f"larger than the limit of {LIMIT} bytes (more was sent)" in reason
+
+
+def test_small_compressed_body_that_expands_past_the_limit_fails(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    bomb = gzip.compress(b" " * (100 * LIMIT))
+    assert len(bomb) < LIMIT  # Content-Length alone would let it through
+    server.routes["/bomb.json"] = lambda _: Reply(body=bomb, headers={"Content-Encoding": "gzip"})
+    reason = fails(server.url("/bomb.json"), pki)
+    assert f"larger than the limit of {LIMIT} bytes (it decompresses to more)" in reason
+
+
+def test_document_exactly_at_the_limit_is_accepted(server: DocumentServer, pki: TestPki) -> None:
+    body = DOCUMENT + b" " * (LIMIT - len(DOCUMENT))
+    server.routes["/edge.json"] = lambda _: Reply(body=body, content_length=False)
+    assert fetch(server.url("/edge.json"), pki).body == body
+
+
+def test_certificate_from_an_unknown_ca_is_rejected(
+    server: DocumentServer, pki: TestPki, tmp_path: Path
+) -> None:
+    server.routes["/sync.json"] = conditional
+    other = make_test_pki(tmp_path / "other")
+    reason = fails(server.url("/sync.json"), pki, ca_bundle=other.ca_cert)
+    assert reason.startswith("the TLS certificate of 127.0.0.1 is not trusted by the CA bundle")
+    assert "unable to get local issuer certificate" in reason
+    # Without a bundle the system's CA store is used, which does not know the test CA either.
+    reason = fails(server.url("/sync.json"), pki, ca_bundle=False)
+    assert "not trusted by the system's CA store" in reason
+    assert server.requests == []  # no request was ever sent over the unverified connection
+
+
+def test_certificate_for_another_host_name_is_rejected(tmp_path: Path) -> None:
+    wrong = make_test_pki(tmp_path / "wrong", hosts=("mail.example.org",))
+    srv = DocumentServer(wrong.server_context())
+    srv.routes["/sync.json"] = conditional
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        reason = fails(srv.url("/sync.json"), wrong)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+    assert reason.startswith("the TLS certificate of 127.0.0.1 is not trusted")
+    assert "certificate is not valid for '127.0.0.1'" in reason
+
+
+def test_redirect_to_plain_http_is_refused_before_anything_is_sent_there(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    port = free_port()
+    server.routes["/sync.json"] = lambda _: Reply(
+        status=302, body=b"", headers={"Location": f"http://127.0.0.1:{port}/sync.json"}
+    )
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        listener.settimeout(0.2)
+        reason = fails(server.url("/sync.json"), pki)
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected to the plain-HTTP address
+    assert f"redirected to http://127.0.0.1:{port}/sync.json, which is not HTTPS" in reason
+
+
+def test_https_redirects_are_followed_a_few_times(server: DocumentServer, pki: TestPki) -> None:
+    server.routes["/old.json"] = lambda _: Reply(
+        status=301, body=b"", headers={"Location": "/moved.json"}
+    )
+    server.routes["/moved.json"] = lambda _: Reply(
+        status=307, body=b"", headers={"Location": server.url("/sync.json")}
+    )
+    server.routes["/sync.json"] = conditional
+    result = fetch(server.url("/old.json"), pki)
+    assert result.body == DOCUMENT
+    assert result.url == server.url("/sync.json")
+
+
+def test_endless_redirects_give_up(server: DocumentServer, pki: TestPki) -> None:
+    server.routes["/loop.json"] = lambda _: Reply(
+        status=302, body=b"", headers={"Location": "/loop.json"}
+    )
+    reason = fails(server.url("/loop.json"), pki)
+    assert f"redirected more than {MAX_REDIRECTS} times" in reason
+    assert len(server.requests) == MAX_REDIRECTS + 1
+
+
+def test_server_that_does_not_answer_times_out(server: DocumentServer, pki: TestPki) -> None:
+    server.routes["/slow.json"] = lambda _: Reply(delay=5.0)
+    reason = fails(server.url("/slow.json"), pki, timeout=0.5)
+    assert reason == f"{server.url('/slow.json')} did not answer within 0.5 seconds"
+
+
+def test_server_that_drips_the_body_slowly_hits_the_overall_timeout(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    # Each piece arrives well within the read timeout; the whole takes far longer.
+    server.routes["/drip.json"] = lambda _: Reply(body=b" " * 20 * 1024, drip=0.1)
+    reason = fails(server.url("/drip.json"), pki, timeout=0.5)
+    assert "took longer than 0.5 seconds" in reason
+
+
+def test_nothing_listening_fails_with_connection_refused(pki: TestPki) -> None:
+    port = free_port()
+    reason = fails(f"https://127.0.0.1:{port}/sync.json", pki)
+    assert reason == f"127.0.0.1 refused the connection to port {port}"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1/sync.json", "must start with https://"),
+        ("ftp://example.com/sync.json", "must start with https://"),
+        ("example.com/sync.json", "must start with https://"),
+        ("https:///sync.json", "no host name"),
+    ],
+)
+def test_anything_but_an_https_url_is_refused_up_front(url: str, message: str) -> None:
+    with pytest.raises(FetchFailed, match=message):
+        fetch_document(
+            url, etag=None, last_modified=None, ca_bundle=None, timeout=1.0, max_bytes=LIMIT
+        )
+
+
+def test_credentials_in_the_url_stay_out_of_the_reason(
+    server: DocumentServer, pki: TestPki
+) -> None:
+    server.routes["/sync.json"] = lambda _: Reply(status=403, body=b"")
+    port = server.server_address[1]
+    reason = fails(f"https://user:s3cret@127.0.0.1:{port}/sync.json?token=t0ken", pki)
+    assert "s3cret" not in reason
+    assert "t0ken" not in reason
+    assert "answered HTTP 403 Forbidden" in reason
+
+
+def test_unreadable_ca_bundle_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(FetchFailed, match=r"CA bundle .* cannot be used"):
+        fetch_document(
+            "https://127.0.0.1/sync.json",
+            etag=None,
+            last_modified=None,
+            ca_bundle=tmp_path / "missing.pem",
+            timeout=1.0,
+            max_bytes=LIMIT,
+        )
