@@ -92,18 +92,21 @@ def run(
     try:
         with session_for(settings) as session:
             get_customer(session, customer_id)
-            outcome = sync_document(
-                session,
-                customer_id=customer_id,
-                raw=raw,
-                settings=settings.sync,
-                dry_run=dry_run,
-                allow_mass_deletion=allow_mass_deletion,
-                on_plan=start_progress,
-            )
-    except InvalidInput as exc:
-        lines = "".join(f"\n  {p.field or '/'}: {p.message}" for p in exc.problems)
-        raise click.ClickException(f"the document was rejected; nothing changed:{lines}") from exc
+            try:
+                outcome = sync_document(
+                    session,
+                    customer_id=customer_id,
+                    raw=raw,
+                    settings=settings.sync,
+                    dry_run=dry_run,
+                    allow_mass_deletion=allow_mass_deletion,
+                    on_plan=start_progress,
+                )
+            except InvalidInput as exc:
+                lines = "".join(f"\n  {p.field or '/'}: {p.message}" for p in exc.problems)
+                raise click.ClickException(
+                    f"the document was rejected; nothing changed:{lines}"
+                ) from exc
     finally:
         for bar in bars:
             bar.render_finish()

@@ -1,0 +1,282 @@
+"""Polling a sync source end to end: real HTTPS server, real database, recorded runs."""
+
+from __future__ import annotations
+
+import json
+from email.message import Message
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from postmeister.config import Settings, SyncSettings
+from postmeister.db import unit_of_work
+from postmeister.domain.access import Actor
+from postmeister.domain.sync_sources.service import confirm_held_document, create_source, get_source
+from postmeister.models import Address, Domain, SyncRun
+from postmeister.sync.service import run_source
+from tests.support.docserver import DocumentServer, Reply
+from tests.support.factories import Tenant, add_domain_to, make_tenant
+from tests.support.snapshot import snapshot
+from tests.support.tls import TestPki, make_test_pki
+
+MD5 = "$1$9hW1N3SC$J6vfo890zc50GC1jYHP211"
+SHA512 = (
+    "$6$rounds=100000$vE8/iTZi9/cC/RCk$lkjkaN9LY3KAiF0lxmd/dfvkxKm9WDnyG.onOaXCJ64htjzkpzx"
+    "RCNLZFDbi5ggwTf4Z3vbo3pPATJzgtytU//"
+)
+
+
+def document(**domains: Any) -> bytes:
+    return json.dumps(domains).encode()
+
+
+BASE = {
+    "example.com": {
+        "account": [
+            {"name": "alice", "password": MD5},
+            {"name": "bob", "password": MD5},
+            {"name": "carol", "password": MD5},
+        ],
+        "alias": [{"name": "office", "to": "alice@example.com,bob@example.com"}],
+    }
+}
+
+
+def mail_state(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Everything except the sync bookkeeping (runs are recorded even for failures)."""
+    state = snapshot(sessions)
+    state.pop("sync_runs")
+    state.pop("sync_sources")
+    return state
+
+
+@pytest.fixture
+def alice(sessions: sessionmaker[Session]) -> Tenant:
+    tenant = make_tenant(sessions, name="Example", domain="example.com")
+    add_domain_to(sessions, tenant, "example.org")
+    return tenant
+
+
+@pytest.fixture
+def sync_settings(settings: Settings, pki: TestPki) -> SyncSettings:
+    return settings.sync.model_copy(update={"ca_bundle": pki.ca_cert, "timeout_seconds": 5})
+
+
+class Publisher:
+    """The customer's web server: serves one document with an ETag, answers 304 on match."""
+
+    def __init__(self, server: DocumentServer) -> None:
+        self.body = document(**BASE)
+        self.version = 1
+        self.status = 200
+        server.routes["/mail.json"] = self.reply
+
+    def publish(self, body: bytes) -> None:
+        self.body = body
+        self.version += 1
+
+    def reply(self, headers: Message) -> Reply:
+        etag = f'"v{self.version}"'
+        if self.status != 200:
+            return Reply(status=self.status, body=b"oops")
+        if headers.get("If-None-Match") == etag:
+            return Reply(status=304, body=b"", headers={"ETag": etag})
+        return Reply(body=self.body, headers={"ETag": etag})
+
+
+@pytest.fixture
+def publisher(server: DocumentServer) -> Publisher:
+    return Publisher(server)
+
+
+@pytest.fixture
+def source_id(
+    sessions: sessionmaker[Session],
+    alice: Tenant,
+    server: DocumentServer,
+    sync_settings: SyncSettings,
+) -> int:
+    with unit_of_work(sessions) as session:
+        actor = Actor(customer_id=alice.customer_id)
+        return create_source(
+            session,
+            actor,
+            url=server.url("/mail.json"),
+            interval_seconds=60,
+            settings=sync_settings,
+        ).id
+
+
+def addresses(sessions: sessionmaker[Session]) -> dict[str, tuple[str, str | None]]:
+    with sessions() as session:
+        return {a.address: (a.kind, a.password_hash) for a in session.scalars(select(Address))}
+
+
+def last_run(sessions: sessionmaker[Session]) -> SyncRun:
+    with sessions() as session:
+        run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+        assert run is not None
+        return run
+
+
+def test_first_import_update_delete_and_no_op(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+) -> None:
+    first = run_source(sessions, source_id, settings=sync_settings)
+    assert first.result == "applied", first.errors
+    assert addresses(sessions) == {
+        "alice@example.com": ("mailbox", MD5),
+        "bob@example.com": ("mailbox", MD5),
+        "carol@example.com": ("mailbox", MD5),
+        "office@example.com": ("forward", None),
+    }
+    run = last_run(sessions)
+    assert (run.result, run.created, run.updated, run.deleted) == ("applied", 4, 0, 0)
+    with sessions() as session:
+        managed = session.scalar(select(Domain.sync_source_id).where(Domain.name == "example.com"))
+    assert managed == source_id
+
+    # 304: nothing is downloaded, nothing is written.
+    before = mail_state(sessions)
+    assert run_source(sessions, source_id, settings=sync_settings).result == "unchanged"
+    assert mail_state(sessions) == before
+
+    # The same body under a new ETag: downloaded, compared, nothing written.
+    publisher.publish(document(**BASE))
+    assert run_source(sessions, source_id, settings=sync_settings).result == "unchanged"
+    assert mail_state(sessions) == before
+
+    changed = json.loads(json.dumps(BASE))
+    changed["example.com"]["account"][0]["password"] = SHA512
+    changed["example.com"]["account"].pop()  # carol goes: 1 of 4 addresses is 25 %
+    changed["example.com"]["alias"][0]["to"] = "bob@example.com"
+    publisher.publish(document(**changed))
+    outcome = run_source(sessions, source_id, settings=sync_settings)
+    assert outcome.result == "applied", outcome.errors
+    run = last_run(sessions)
+    assert (run.created, run.updated, run.deleted) == (0, 2, 1)
+    assert addresses(sessions) == {
+        "alice@example.com": ("mailbox", SHA512),
+        "bob@example.com": ("mailbox", MD5),
+        "office@example.com": ("forward", None),
+    }
+
+
+REJECTIONS: dict[str, tuple[Any, str]] = {
+    "truncated": (lambda p: p.publish(document(**BASE)[:-20]), "rejected"),
+    "bad hash": (
+        lambda p: p.publish(
+            document(**{"example.com": {"account": [{"name": "alice", "password": "$6$x$short"}]}})
+        ),
+        "rejected",
+    ),
+    "foreign domain": (
+        lambda p: p.publish(document(**{**BASE, "someone-else.example": {}})),
+        "rejected",
+    ),
+    "http 500": (lambda p: setattr(p, "status", 500), "failed"),
+    "oversized": (lambda p: p.publish(b" " * 70_000 + document(**BASE)), "failed"),
+    "mass deletion": (
+        lambda p: p.publish(
+            document(**{"example.com": {"account": [{"name": "alice", "password": MD5}]}})
+        ),
+        "held",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTIONS))
+def test_a_bad_document_changes_nothing_and_is_recorded(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+    case: str,
+) -> None:
+    assert run_source(sessions, source_id, settings=sync_settings).result == "applied"
+    before = mail_state(sessions)
+    breaks, expected = REJECTIONS[case]
+    breaks(publisher)
+    limited = sync_settings.model_copy(update={"max_document_bytes": 64 * 1024})
+    outcome = run_source(sessions, source_id, settings=limited)
+    assert outcome.result == expected
+    assert outcome.errors
+    assert mail_state(sessions) == before
+    run = last_run(sessions)
+    assert run.result == expected
+    assert json.loads(run.errors or "[]") == outcome.errors
+
+
+def test_untrusted_certificate_fails_and_changes_nothing(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+    tmp_path: Any,
+) -> None:
+    before = mail_state(sessions)
+    other = make_test_pki(tmp_path / "other")
+    outcome = run_source(
+        sessions, source_id, settings=sync_settings.model_copy(update={"ca_bundle": other.ca_cert})
+    )
+    assert outcome.result == "failed"
+    assert "not trusted" in outcome.errors[0]
+    assert mail_state(sessions) == before
+
+
+def test_held_mass_deletion_is_applied_after_confirmation(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+) -> None:
+    run_source(sessions, source_id, settings=sync_settings)
+    publisher.publish(
+        document(**{"example.com": {"account": [{"name": "alice", "password": MD5}]}})
+    )
+    held = run_source(sessions, source_id, settings=sync_settings)
+    assert held.result == "held"
+    assert "3 of 4" in held.errors[0]
+    assert len(addresses(sessions)) == 4
+    with unit_of_work(sessions) as session:
+        source = get_source(session, Actor.system(), source_id)
+        confirm_held_document(session, Actor.system(), source)
+    applied = run_source(sessions, source_id, settings=sync_settings)
+    assert applied.result == "applied"
+    assert list(addresses(sessions)) == ["alice@example.com"]
+
+
+def test_api_writes_to_a_managed_domain_answer_409_naming_the_source(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+    settings: Settings,
+    alice: Tenant,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from postmeister.api.app import create_app
+
+    run_source(sessions, source_id, settings=sync_settings)
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        response = client.post(
+            "/mail/alias/",
+            json={"name": "new", "domain": "example.com", "to": "a@b.example"},
+            headers=alice.auth,
+        )
+        assert response.status_code == 409
+        assert f"sync source {source_id}" in response.json()["detail"]
+        deleting = client.delete("/mail/account/alice@example.com/", headers=alice.auth)
+        assert deleting.status_code == 409
+        other = client.post(
+            "/mail/alias/",
+            json={"name": "new", "domain": "example.org", "to": "a@b.example"},
+            headers=alice.auth,
+        )
+        assert other.status_code == 201
