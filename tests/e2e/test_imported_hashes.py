@@ -7,9 +7,9 @@ The hashes are made here by the tools customers use: `doveadm pw`, `openssl pass
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 import shutil
 import subprocess
+from collections.abc import Callable
 
 import pytest
 from argon2 import PasswordHasher
