@@ -11,9 +11,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from postmeister.api import errors
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
+from postmeister.api.controller.sync_routes import router as sync_router
+from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory
 from postmeister.domain.passwords.service import Passwords
+from postmeister.scheduler.clock import Calendar, Clock, system_clock
+from postmeister.scheduler.runner import Scheduler, running
 
 
 class LimitsAndTransport:
@@ -65,7 +69,9 @@ class LimitsAndTransport:
         return False
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    """The application. `clock` (aware instants) is what "now" means for the local day the
+    hosting dialect shows and for the scheduler; tests pass a controlled one."""
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url)
     state = AppState(
@@ -73,11 +79,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions=make_session_factory(engine),
         passwords=Passwords(settings.passwords),
     )
+    calendar = Calendar.named(settings.scheduler.timezone, clock)
+    scheduler = Scheduler(state.sessions, calendar, settings=settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        try:
+            if settings.scheduler.enabled:
+                # Catches up first (every job once), so that switches missed while the
+                # controller was down are applied before the first request is served.
+                async with running(scheduler, tick_seconds=settings.scheduler.tick_seconds):
+                    yield
+            else:
+                yield
+        finally:
+            engine.dispose()
 
     app = FastAPI(
         title="Postmeister",
@@ -86,9 +102,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.postmeister = state
+    app.state.calendar = calendar
+    app.state.scheduler = scheduler
     errors.install(app)
 
     app.include_router(controller_router)
+    app.include_router(hosting_router)
+    app.include_router(sync_router)
     app.add_middleware(
         LimitsAndTransport,
         max_body=settings.http.max_body_bytes,

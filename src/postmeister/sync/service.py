@@ -221,12 +221,17 @@ def _finish(
     return outcome
 
 
-def due_sources(session: Session, now: dt.datetime) -> list[int]:
-    """Ids of the sources whose next poll is due (or that were never polled)."""
-    return list(
+def claim_due_sources(session: Session, now: dt.datetime) -> list[int]:
+    """Ids of the sources due for a poll, each pushed one interval ahead in the same
+    transaction, so that another controller ticking meanwhile does not poll it too."""
+    due = list(
         session.scalars(
-            select(SyncSource.id)
+            select(SyncSource)
             .where((SyncSource.next_run_at.is_(None)) | (SyncSource.next_run_at <= now))
             .order_by(SyncSource.id)
         )
     )
+    for source in due:
+        source.next_run_at = now + dt.timedelta(seconds=source.interval_seconds)
+    session.flush()
+    return [source.id for source in due]

@@ -24,6 +24,13 @@ from postmeister.domain.addresses.syntax import (
     parse_local_part,
     parse_sender_patterns,
 )
+from postmeister.domain.autoresponders.schedule import (
+    DateEdit,
+    ScheduleEdit,
+    apply_edit,
+    edit_problems,
+)
+from postmeister.domain.autoresponders.service import schedule_of, store_schedule
 from postmeister.domain.domains.service import get_domain
 from postmeister.domain.passwords.service import Passwords
 from postmeister.errors import (
@@ -103,6 +110,15 @@ class NewAddress:
 class Created:
     address: Address
     generated_password: str | None
+
+
+@dataclass(frozen=True)
+class AddressPage:
+    """One keyset page of addresses in id order, and whether more lie on either side."""
+
+    addresses: list[Address]
+    more_before: bool
+    more_after: bool
 
 
 def _loaded() -> tuple[Any, ...]:
@@ -189,6 +205,50 @@ def list_addresses(
     return list(session.scalars(statement).all())
 
 
+def list_address_page(
+    session: Session,
+    actor: Actor,
+    *,
+    size: int,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    kind: Kind | None = None,
+    domain: str | None = None,
+    package_id: int | None = None,
+    address: str | None = None,
+) -> AddressPage:
+    """A page of at most `size` visible addresses after `after_id` or before `before_id`.
+
+    Each page costs two index range scans whatever the page number: one for the page and
+    one row more (is there a next page?), one row on the other side (is there a previous
+    one?). No count, no offset, so page 20,000 of a million addresses is as fast as page 1.
+    """
+    filters: dict[str, Any] = {
+        "kind": kind,
+        "domain": domain,
+        "package_id": package_id,
+        "address": address,
+    }
+    found = list_addresses(
+        session, actor, after_id=after_id, before_id=before_id, limit=size + 1, **filters
+    )
+    overflow = len(found) > size
+    if before_id is not None:
+        # Paging backwards: the extra row is the oldest one, before the page.
+        page = found[1:] if overflow else found
+        more_before = overflow
+        more_after = bool(
+            list_addresses(session, actor, after_id=before_id - 1, limit=1, **filters)
+        )
+    else:
+        page = found[:size]
+        more_after = overflow
+        more_before = after_id is not None and bool(
+            list_addresses(session, actor, before_id=after_id + 1, limit=1, **filters)
+        )
+    return AddressPage(addresses=page, more_before=more_before, more_after=more_after)
+
+
 # ---------------------------------------------------------------------------- validation
 
 
@@ -203,11 +263,28 @@ def _check_antispam(value: str, kind: str, problems: list[FieldProblem]) -> None
         )
 
 
+def check_text(value: str, field: str, *, multiline: bool) -> list[FieldProblem]:
+    """Free text must be storable and displayable: no control characters (line breaks and
+    tabs allowed in `multiline` text) and no lone UTF-16 surrogates, which JSON can carry
+    but neither UTF-8 nor the databases can."""
+    allowed = "\t\n\r" if multiline else ""
+    if any(
+        (ord(c) < 0x20 and c not in allowed) or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000
+        for c in value
+    ):
+        what = "control characters other than line breaks" if multiline else "control characters"
+        return [FieldProblem(field, f"must not contain {what} or unpaired surrogates", "charset")]
+    return []
+
+
 def _check_description(value: str | None, problems: list[FieldProblem]) -> None:
-    if value is not None and len(value) > MAX_DESCRIPTION:
+    if value is None:
+        return
+    if len(value) > MAX_DESCRIPTION:
         problems.append(
             FieldProblem("description", f"longer than {MAX_DESCRIPTION} characters", "length")
         )
+    problems.extend(check_text(value, "description", multiline=True))
 
 
 def _collect(problems: list[FieldProblem], call, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -372,9 +449,19 @@ def update_address(
     *,
     passwords: Passwords,
     via_sync: bool = False,
+    today: dt.date | None = None,
 ) -> Address:
-    """Apply every change or none: all fields are validated before the first one is set."""
+    """Apply every change or none: all fields are validated before the first one is set.
+
+    `today` is the local day in the configured time zone; autoresponder dates are judged by
+    it, so it is required whenever `changes.autoresponder` is set.
+    """
     _require_writable(actor, address.domain, via_sync=via_sync)
+    responder_changes: AutoresponderChanges | None = None
+    if changes.autoresponder is not UNSET:
+        if today is None:
+            raise ValueError("autoresponder changes need today's date in the configured zone")
+        responder_changes = changes.autoresponder
     problems: list[FieldProblem] = []
     kind = address.kind
     if changes.antispam is not UNSET:
@@ -403,9 +490,9 @@ def update_address(
                     changes.password, local_part=address.local_part, domain=address.domain.name
                 )
             )
-    if changes.autoresponder is not UNSET:
+    if responder_changes is not None and today is not None:
         _mailbox_only("autoresponder", kind, problems)
-        _check_autoresponder(changes.autoresponder, address.autoresponder, problems)
+        _check_autoresponder(responder_changes, address.autoresponder, today, problems)
     if problems:
         raise _invalid(problems)
 
@@ -427,53 +514,77 @@ def update_address(
         address.quota_bytes = changes.quota_bytes
     if changes.password is not UNSET:
         address.password_hash = passwords.hashing.hash(changes.password)
-    if changes.autoresponder is not UNSET:
-        _apply_autoresponder(address, changes.autoresponder)
+    if responder_changes is not None and today is not None:
+        _apply_autoresponder(address, responder_changes, today)
     address.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
     return address
 
 
+def _schedule_edit(changes: AutoresponderChanges) -> ScheduleEdit:
+    return ScheduleEdit(
+        active=None if changes.active is UNSET else changes.active,
+        activates=None if changes.activates is UNSET else DateEdit(changes.activates),
+        expires=None if changes.expires is UNSET else DateEdit(changes.expires),
+    )
+
+
 def _check_autoresponder(
-    changes: AutoresponderChanges, current: Autoresponder | None, problems: list[FieldProblem]
+    changes: AutoresponderChanges,
+    current: Autoresponder | None,
+    today: dt.date,
+    problems: list[FieldProblem],
 ) -> None:
-    if changes.text is not UNSET and len(changes.text) > MAX_AUTORESPONDER_TEXT:
-        problems.append(
-            FieldProblem("autoresponder.text", f"longer than {MAX_AUTORESPONDER_TEXT} characters")
-        )
-    activates = (
-        changes.activates
-        if changes.activates is not UNSET
-        else (current.activates if current else None)
-    )
-    expires = (
-        changes.expires if changes.expires is not UNSET else (current.expires if current else None)
-    )
-    if activates is not None and expires is not None and expires < activates:
-        problems.append(
-            FieldProblem("autoresponder.expires", "must not be before the activation date", "dates")
-        )
+    if changes.text is not UNSET:
+        if len(changes.text) > MAX_AUTORESPONDER_TEXT:
+            problems.append(
+                FieldProblem(
+                    "autoresponder.text", f"longer than {MAX_AUTORESPONDER_TEXT} characters"
+                )
+            )
+        problems.extend(check_text(changes.text, "autoresponder.text", multiline=True))
+    problems.extend(edit_problems(schedule_of(current), _schedule_edit(changes), today=today))
 
 
-def _apply_autoresponder(address: Address, changes: AutoresponderChanges) -> None:
+def _apply_autoresponder(address: Address, changes: AutoresponderChanges, today: dt.date) -> None:
     responder = address.autoresponder
     if responder is None:
         responder = Autoresponder(text="", active=False)
         address.autoresponder = responder
-    if changes.text is not UNSET:
+    if changes.text is not UNSET and responder.text != changes.text:
         responder.text = changes.text
-    if changes.active is not UNSET:
-        responder.active = changes.active
-    if changes.activates is not UNSET:
-        responder.activates = changes.activates
-    if changes.expires is not UNSET:
-        responder.expires = changes.expires
-    responder.updated_at = dt.datetime.now(dt.UTC)
+        responder.updated_at = dt.datetime.now(dt.UTC)
+    store_schedule(
+        responder, apply_edit(schedule_of(responder), _schedule_edit(changes), today=today)
+    )
+
+
+def reset_password(
+    session: Session, actor: Actor, address: Address, *, passwords: Passwords
+) -> str:
+    """Give the mailbox a new random password that passes the policy; return it (once)."""
+    if address.kind != "mailbox":
+        _require_writable(actor, address.domain, via_sync=False)
+        raise Conflict(f"{address.address} is a forward; only mailboxes have a password")
+    generated = passwords.generate(local_part=address.local_part, domain=address.domain.name)
+    update_address(session, actor, address, AddressChanges(password=generated), passwords=passwords)
+    return generated
+
+
+def split_address(value: str, *, field: str = "address") -> tuple[str, str]:
+    """`local@domain` as its two parts as typed (each is validated by `create_address`)."""
+    if value.count("@") != 1:
+        raise InvalidInput.single(field, "must be a full email address such as name@example.com")
+    local_part, _, domain = value.partition("@")
+    return local_part, domain
 
 
 def add_forward_target(
     session: Session, actor: Actor, address: Address, target: str, *, passwords: Passwords
 ) -> Address:
+    """Add one target; adding one already there changes nothing (but still needs write
+    access, so a read-only token learns that it cannot write)."""
+    _require_writable(actor, address.domain, via_sync=False)
     current = [t.target for t in address.forward_targets]
     canonical = parse_address(target, field="forward_to").address
     if canonical in current:
@@ -490,6 +601,7 @@ def add_forward_target(
 def remove_forward_target(
     session: Session, actor: Actor, address: Address, target: str, *, passwords: Passwords
 ) -> Address:
+    _require_writable(actor, address.domain, via_sync=False)
     current = [t.target for t in address.forward_targets]
     try:
         canonical = parse_address(target, field="forward_to").address

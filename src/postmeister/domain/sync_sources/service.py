@@ -87,7 +87,12 @@ def list_sources(session: Session, actor: Actor) -> list[SyncSource]:
     return list(session.scalars(_visible(actor).order_by(SyncSource.id)))
 
 
+MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on every database
+
+
 def get_source(session: Session, actor: Actor, source_id: int) -> SyncSource:
+    if not 1 <= source_id <= MAX_ID:
+        raise NotFound("sync source", str(source_id))
     source: SyncSource | None = session.scalar(_visible(actor).where(SyncSource.id == source_id))
     if source is None:
         raise NotFound("sync source", str(source_id))

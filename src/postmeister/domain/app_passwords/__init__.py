@@ -1,0 +1,1 @@
+"""Application passwords: extra, revocable, random passwords for one mailbox."""

@@ -1,0 +1,1 @@
+"""Autoresponders (vacation replies): the date logic and the job that settles due switches."""

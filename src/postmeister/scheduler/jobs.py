@@ -1,0 +1,100 @@
+"""The registry: every periodic job, in one readable place.
+
+A job must be idempotent (running it twice, or late, does no harm), because a controller
+runs every job once at start to catch up on what it missed while it was down, and a job
+that failed half way is simply run again at the next tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from postmeister.config import Settings
+from postmeister.domain.autoresponders.service import settle_due
+from postmeister.scheduler.clock import Calendar
+from postmeister.sync.service import claim_due_sources, run_source
+
+
+@dataclass(frozen=True)
+class JobContext:
+    now: dt.datetime  # aware
+    today: dt.date  # the local day in the configured zone
+    sessions: sessionmaker[Session]  # for follow-up work that needs its own transactions
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Once per local day: at the first tick after local midnight (or the first after start).
+
+    Compares local dates, not instants, so a day of 23 or 25 hours (DST) or a zone whose
+    midnight does not exist on some day changes nothing.
+    """
+
+    def is_due(self, last_run: dt.datetime | None, now: dt.datetime, calendar: Calendar) -> bool:
+        return last_run is None or calendar.local_day(now) > calendar.local_day(last_run)
+
+
+@dataclass(frozen=True)
+class Every:
+    """At the first tick once `interval` has passed since the last run."""
+
+    interval: dt.timedelta
+
+    def is_due(self, last_run: dt.datetime | None, now: dt.datetime, calendar: Calendar) -> bool:
+        if last_run is None:
+            return True
+        if last_run.tzinfo is None:
+            last_run = last_run.replace(tzinfo=dt.UTC)
+        return now - last_run >= self.interval
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # stable: it keys the job's row in `job_state` and its lock
+    timing: Daily | Every
+    run: Callable[[Session, JobContext], object]  # flushes only; the runner commits
+    description: str
+    # Work that must not run inside the job's transaction (network I/O, transactions of its
+    # own); called after the commit with what `run` returned.
+    after_commit: Callable[[Any, JobContext], object] | None = None
+
+
+def _settle_autoresponders(session: Session, context: JobContext) -> int:
+    return settle_due(session, today=context.today)
+
+
+def _claim_sync_sources(session: Session, context: JobContext) -> list[int]:
+    return claim_due_sources(session, context.now)
+
+
+def _poll_sync_sources(claimed: list[int], context: JobContext) -> dict[str, int]:
+    results: dict[str, int] = {}
+    for source_id in claimed:
+        outcome = run_source(
+            context.sessions, source_id, settings=context.settings.sync, now=context.now
+        )
+        results[outcome.result] = results.get(outcome.result, 0) + 1
+    return results
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        name="autoresponder-dates",
+        timing=Daily(),
+        run=_settle_autoresponders,
+        description="switch autoresponders on and off on their activation and expiry dates",
+    ),
+    Job(
+        name="sync-sources",
+        timing=Every(dt.timedelta(seconds=15)),
+        run=_claim_sync_sources,
+        after_commit=_poll_sync_sources,
+        description="fetch and apply the Basic JSON documents of the sync sources that are due",
+    ),
+)

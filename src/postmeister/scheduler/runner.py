@@ -1,0 +1,125 @@
+"""Run the registered jobs: each in its own transaction, once at a time across controllers.
+
+Exclusion: on PostgreSQL a transaction-scoped advisory lock per job (a controller that does
+not get it skips the job: another one is running it); on SQLite the write transaction
+(`BEGIN IMMEDIATE`) already serialises every writer of the one database file. Inside that
+exclusion the job's row in `job_state` says when it last ran, so a job due once a day runs
+once a day however many controllers tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio.to_thread
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from postmeister.config import Settings
+from postmeister.db import unit_of_work
+from postmeister.models import JobLock
+from postmeister.scheduler.clock import Calendar
+from postmeister.scheduler.jobs import JOBS, Job, JobContext
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["ran", "not-due", "locked", "failed"]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    outcome: Outcome
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit key for `pg_try_advisory_xact_lock`, derived from the name."""
+    digest = hashlib.sha256(f"postmeister:job:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _locked(session: Session, name: str) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    got = session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": advisory_lock_key(name)}
+    )
+    return bool(got)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        calendar: Calendar,
+        jobs: Sequence[Job] = JOBS,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.calendar = calendar
+        self.jobs = tuple(jobs)
+        self.settings = settings or Settings()
+
+    def run_due(self, *, force: bool = False) -> list[JobOutcome]:
+        """Run every job that is due (every job, with `force`); never raises for a job."""
+        return [JobOutcome(job.name, self._run(job, force=force)) for job in self.jobs]
+
+    def _run(self, job: Job, *, force: bool) -> Outcome:
+        try:
+            with unit_of_work(self.sessions) as session:
+                if not _locked(session, job.name):
+                    return "locked"
+                state = session.get(JobLock, job.name)
+                now = self.calendar.now()
+                last_run = state.last_run_at if state is not None else None
+                if not force and not job.timing.is_due(last_run, now, self.calendar):
+                    return "not-due"
+                context = JobContext(
+                    now=now,
+                    today=self.calendar.local_day(now),
+                    sessions=self.sessions,
+                    settings=self.settings,
+                )
+                result = job.run(session, context)
+                if state is None:
+                    state = JobLock(name=job.name)
+                    session.add(state)
+                state.last_run_at = now
+            if job.after_commit is not None:
+                result = job.after_commit(result, context)
+            log.info("job %s ran at %s: %s", job.name, now.isoformat(), result)
+            return "ran"
+        except Exception:
+            # A failing job must not stop the others or the controller; it stays due and
+            # is tried again at the next tick.
+            log.exception("job %s failed", job.name)
+            return "failed"
+
+    async def run_forever(self, tick_seconds: float) -> None:
+        """Check for due jobs every `tick_seconds`, in a worker thread (the database is
+        synchronous), until cancelled."""
+        while True:
+            await asyncio.sleep(tick_seconds)
+            await anyio.to_thread.run_sync(self.run_due)
+
+
+@asynccontextmanager
+async def running(scheduler: Scheduler, *, tick_seconds: float) -> AsyncIterator[None]:
+    """Catch up once (every job, before the block starts), then tick in the background
+    until the block ends. Shutdown waits for a job in progress to finish its transaction."""
+    await anyio.to_thread.run_sync(functools.partial(scheduler.run_due, force=True))
+    task = asyncio.create_task(scheduler.run_forever(tick_seconds))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
