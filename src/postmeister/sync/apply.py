@@ -182,10 +182,16 @@ def _create(
             }
             for c in chunk
         ]
-        session.execute(insert(Address), rows)
+        # RETURNING gives the new ids directly. Selecting them back would be quadratic on
+        # PostgreSQL: inside this transaction the planner has no statistics for the rows
+        # just inserted and scans the whole table for every chunk.
+        inserted = session.execute(
+            insert(Address).returning(Address.id, Address.address, sort_by_parameter_order=True),
+            rows,
+        )
+        ids = {row.address: row.id for row in inserted}
         forwards = [c for c in chunk if c.kind == "forward"]
         if forwards:
-            ids = _ids_of(session, [c.address for c in forwards])
             _insert_targets(session, [(ids[c.address], c.targets) for c in forwards])
         if progress:
             progress(len(chunk))
