@@ -199,6 +199,18 @@ BROKEN = {
         SHA256.replace("rounds=1000", "rounds=1000000000"),
         "between 1000 and 999999999",
     ),
+    "sha256 rounds above the login-cost cap": (
+        SHA256.replace("rounds=1000", "rounds=1000001"),
+        "costs more to verify than Postmeister accepts (rounds at most 1000000)",
+    ),
+    "bcrypt cost above the login-cost cap": (
+        "$2b$15$" + "a" * 53,
+        "costs more to verify than Postmeister accepts (cost at most 14)",
+    ),
+    "argon2id memory above the login-cost cap": (
+        "$argon2id$v=19$m=2097152,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+        "costs more to verify than Postmeister accepts (m at most 1048576",
+    ),
     "sha256 rounds leading zero": (SHA256.replace("rounds=1000", "rounds=01000"), "leading"),
     "sha256 rounds not a number": (SHA256.replace("rounds=1000", "rounds=1e4"), "decimal"),
     "sha256 rounds without salt": ("$5$rounds=5000$" + SHA256[-43:], "salt is missing"),

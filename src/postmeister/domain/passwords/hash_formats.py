@@ -54,6 +54,14 @@ _ARGON2_MAX_LANES: Final = 2**24 - 1
 # yescrypt's first parameter character selects its flavour; libxcrypt knows these three
 # (classic scrypt, scrypt with the yescrypt "worm" tweak, and yescrypt proper).
 _YESCRYPT_FLAVOURS: Final = frozenset("./j")
+# Login-cost caps, tighter than the formats allow: Dovecot verifies every login in a shared
+# auth process, so one customer's absurdly expensive hash (bcrypt cost 31 takes days) would
+# slow or stall logins for everyone. The caps leave room for every common setting.
+_SHA_ROUNDS_CAP: Final = 1_000_000
+_BCRYPT_COST_CAP: Final = 14
+_ARGON2_MEMORY_CAP_KIB: Final = 1_048_576  # 1 GiB
+_ARGON2_TIME_CAP: Final = 16
+_ARGON2_LANES_CAP: Final = 16
 
 _SUPPORTED = "$1$, $5$, $6$, $2a$/$2b$/$2y$, $argon2id$ or $y$"
 _HASH_IT_HINT = "hash it first, e.g. with `mkpasswd -m yescrypt` or `doveadm pw -s SHA512-CRYPT`"
@@ -184,6 +192,8 @@ def _sha_rounds(text: str, scheme: str) -> _Problem | None:
         return _Problem(f"{scheme}: rounds must not have leading zeros")
     if not _SHA_ROUNDS_MIN <= int(digits) <= _SHA_ROUNDS_MAX:
         return _Problem(f"{scheme}: rounds must be between {_SHA_ROUNDS_MIN} and {_SHA_ROUNDS_MAX}")
+    if int(digits) > _SHA_ROUNDS_CAP:
+        return _too_costly(scheme, f"rounds at most {_SHA_ROUNDS_CAP}")
     return None
 
 
@@ -198,6 +208,8 @@ def _check_bcrypt(parts: list[str]) -> CryptScheme | _Problem:
         return _Problem(
             f"{scheme}: the cost must be between {_BCRYPT_COST_MIN:02d} and {_BCRYPT_COST_MAX}"
         )
+    if int(cost) > _BCRYPT_COST_CAP:
+        return _too_costly(scheme, f"cost at most {_BCRYPT_COST_CAP}")
     expected = _BCRYPT_SALT_CHARS + _BCRYPT_HASH_CHARS
     if len(rest) != expected:
         return _Problem(
@@ -241,10 +253,23 @@ def _check_argon2id(parts: list[str]) -> CryptScheme | _Problem:
         return _Problem(
             f"{scheme}: m (memory in KiB) must be at least 8 per lane and at most {_UINT32_MAX}"
         )
+    if memory > _ARGON2_MEMORY_CAP_KIB or time_cost > _ARGON2_TIME_CAP or lanes > _ARGON2_LANES_CAP:
+        return _too_costly(
+            scheme,
+            f"m at most {_ARGON2_MEMORY_CAP_KIB}, t at most {_ARGON2_TIME_CAP}, "
+            f"p at most {_ARGON2_LANES_CAP}",
+        )
     return (
         _b64_field(salt, scheme, "salt", min_bytes=_ARGON2_MIN_SALT_BYTES)
         or _b64_field(digest, scheme, "hash", min_bytes=_ARGON2_MIN_HASH_BYTES)
         or scheme
+    )
+
+
+def _too_costly(scheme: str, limit: str) -> _Problem:
+    return _Problem(
+        f"{scheme}: this hash costs more to verify than Postmeister accepts ({limit}); "
+        "every login would tie up the shared authentication service"
     )
 
 
