@@ -59,6 +59,10 @@ class SyncSettings(BaseModel):
     max_document_bytes: int = 64 * 1024 * 1024
     # Extra CA certificates (PEM) trusted for sync sources, e.g. a company CA.
     ca_bundle: Path | None = None
+    # Customer-supplied URLs may not point into the controller's own networks (loopback,
+    # private ranges, link-local) unless the operator allows it. The CLI is the operator
+    # and is not restricted.
+    allow_private_networks: bool = False
     default_interval_seconds: int = 300
     min_interval_seconds: int = 60
     # A document that would delete more than this share of a source's addresses waits

@@ -61,7 +61,10 @@ def alice(sessions: sessionmaker[Session]) -> Tenant:
 
 @pytest.fixture
 def sync_settings(settings: Settings, pki: TestPki) -> SyncSettings:
-    return settings.sync.model_copy(update={"ca_bundle": pki.ca_cert, "timeout_seconds": 5})
+    # The document server is on loopback, which customer sources may not reach by default.
+    return settings.sync.model_copy(
+        update={"ca_bundle": pki.ca_cert, "timeout_seconds": 5, "allow_private_networks": True}
+    )
 
 
 class Publisher:
@@ -280,3 +283,19 @@ def test_api_writes_to_a_managed_domain_answer_409_naming_the_source(
             headers=alice.auth,
         )
         assert other.status_code == 201
+
+
+def test_sources_on_private_networks_are_refused_by_default(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+    server: DocumentServer,
+) -> None:
+    before = mail_state(sessions)
+    default = sync_settings.model_copy(update={"allow_private_networks": False})
+    outcome = run_source(sessions, source_id, settings=default)
+    assert outcome.result == "failed"
+    assert "non-public address 127.0.0.1" in outcome.errors[0]
+    assert server.requests == []  # refused before connecting
+    assert mail_state(sessions) == before

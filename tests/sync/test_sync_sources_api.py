@@ -25,7 +25,11 @@ def app_settings(settings: Settings, pki: TestPki) -> Settings:
     return settings.model_copy(
         update={
             "sync": settings.sync.model_copy(
-                update={"ca_bundle": pki.ca_cert, "min_interval_seconds": 1}
+                update={
+                    "ca_bundle": pki.ca_cert,
+                    "min_interval_seconds": 1,
+                    "allow_private_networks": True,
+                }
             )
         }
     )

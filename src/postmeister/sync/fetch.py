@@ -31,6 +31,7 @@ URL is shown without user name, password and query string, which may hold creden
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 import time
@@ -83,8 +84,15 @@ def fetch_document(
     ca_bundle: Path | None,
     timeout: float,
     max_bytes: int,
+    allow_private_networks: bool = True,
 ) -> FetchResult:
-    """GET `url` under the rules of this module; raise `FetchFailed` on any failure."""
+    """GET `url` under the rules of this module; raise `FetchFailed` on any failure.
+
+    With `allow_private_networks=False` (customer-supplied URLs), a host that resolves to a
+    loopback, private, link-local or otherwise non-public address is refused before any
+    connection, also on every redirect hop: a customer must not make the controller probe
+    its own network.
+    """
     target = _https_url(url)
     deadline = time.monotonic() + timeout
     headers = {
@@ -105,6 +113,8 @@ def fetch_document(
     with client:
         for _hop in range(MAX_REDIRECTS + 1):
             _check_deadline(deadline, timeout, target)
+            if not allow_private_networks:
+                _refuse_private(target)
             try:
                 with client.stream("GET", target, headers=headers) as response:
                     if response.status_code in _REDIRECT_STATUSES:
@@ -141,6 +151,27 @@ def _https_url(url: str) -> httpx.URL:
     if not parsed.host:
         raise FetchFailed("the sync URL has no host name")
     return parsed
+
+
+def _refuse_private(url: httpx.URL) -> None:
+    """Resolve the host and refuse it if any of its addresses is not a public one.
+
+    Resolution happens again when httpx connects, so DNS that changes its answer in between
+    (rebinding) is not caught here; a firewall rule for the controller's egress is the
+    complete defence, and the README says so.
+    """
+    try:
+        infos = socket.getaddrinfo(url.host, url.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchFailed(f"the host name {url.host} cannot be resolved ({exc})") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not address.is_global:
+            raise FetchFailed(
+                f"{url.host} resolves to the non-public address {address}; sync sources must "
+                "be on the public internet (an operator may allow private networks with "
+                "POSTMEISTER_SYNC__ALLOW_PRIVATE_NETWORKS=true)"
+            )
 
 
 def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:

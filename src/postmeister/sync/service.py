@@ -160,6 +160,7 @@ def run_source(
             ca_bundle=settings.ca_bundle,
             timeout=settings.timeout_seconds,
             max_bytes=settings.max_document_bytes,
+            allow_private_networks=settings.allow_private_networks,
         )
     except FetchFailed as exc:
         return _finish(
