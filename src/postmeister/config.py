@@ -86,6 +86,12 @@ class DataplaneSettings(BaseModel):
     lmtp_address: str = "127.0.0.1:24"
     # The Postmeister sender milter (header From check on submission), `host:port`.
     milter_address: str = "127.0.0.1:10029"
+    # Dovecot's quota-status policy service, asked by Postfix at RCPT time.
+    quota_status_address: str = "127.0.0.1:10030"
+    # The Postmeister antispam milter (applies each address's `antispam` policy).
+    antispam_milter_address: str = "127.0.0.1:10031"
+    # rspamd's normal worker, which the antispam milter asks for a verdict.
+    rspamd_address: str = "127.0.0.1:11333"
     # The Dovecot auth socket Postfix uses for SMTP AUTH (Postfix may see it relative to its
     # queue directory; Dovecot needs the absolute path).
     sasl_socket: Path = Path("/var/spool/postfix/private/postmeister-auth")

@@ -12,14 +12,17 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister import models as m
-from postmeister.dataplane.contract import VIEWS, View
-from postmeister.dataplane.render.dovecot import APP_PASSDB_QUERY, PASSDB_QUERY, USER_QUERY
+from postmeister.dataplane.contract import MAILBOX_USAGE_TABLE, VIEWS, View
+from postmeister.dataplane.render.dovecot import (
+    APP_PASSDB_QUERY,
+    DICT_MAPS,
+    PASSDB_QUERY,
+    USER_QUERY,
+)
 from postmeister.dataplane.render.postfix import MAPS
 from postmeister.db import unit_of_work
 
-MIGRATION = (
-    Path(__file__).parents[2] / "src/postmeister/migrations/versions/0002_dataplane_views.py"
-)
+VERSIONS = Path(__file__).parents[2] / "src/postmeister/migrations/versions"
 
 
 def seed(sessions: sessionmaker[Session]) -> None:
@@ -96,6 +99,7 @@ def rows(
 
 
 D = "xn--mller-kva.example"
+SIEVE_REQUIRE = 'require ["date", "fileinto", "mailbox", "relational", "vacation"];\n'
 EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
     "dataplane_v1_domains": (("domain",), {(D,)}),
     "dataplane_v1_mailboxes": (
@@ -150,6 +154,31 @@ EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
         ("username", "text", "active", "activates", "expires"),
         {(f"anna@{D}", 'Away "until" \\ Monday\nÜbermorgen', 1, "2030-03-05", "2030-03-09")},
     ),
+    "dataplane_v1_sieve_scripts": (
+        ("username", "script_name", "script_id", "script"),
+        {
+            (
+                f"anna@{D}",
+                "postmeister",
+                f"anna@{D}",
+                'require ["date", "fileinto", "mailbox", "relational", "vacation"];\n'
+                'if allof(not header :is "X-Spam" "Yes", '
+                'currentdate :value "ge" "date" "2030-03-05", '
+                'currentdate :value "lt" "date" "2030-03-09") {\n'
+                "  vacation :days 7 text:\n"
+                'Away "until" \\ Monday\nÜbermorgen\n.\n;\n}\n',
+            ),
+            (f"ben@{D}", "postmeister", f"ben@{D}", SIEVE_REQUIRE),
+            (
+                f"keep@{D}",
+                "postmeister",
+                f"keep@{D}",
+                SIEVE_REQUIRE
+                + 'if header :is "X-Spam" "Yes" {\n  fileinto :create "Junk";\n  stop;\n}\n',
+            ),
+            (f"nopass@{D}", "postmeister", f"nopass@{D}", SIEVE_REQUIRE),
+        },
+    ),
 }
 
 
@@ -184,16 +213,26 @@ def test_view_columns_are_the_documented_ones(sessions: sessionmaker[Session]) -
             assert tuple(result.keys()) == view.column_names, view.name
 
 
-def _migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("migration_0002", MIGRATION)
+def _migration(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def _newest_snapshot() -> dict[str, dict[str, str]]:
+    """The view snapshot of the newest migration that has one (others change tables)."""
+    for path in sorted(VERSIONS.glob("[0-9]*.py"), reverse=True):
+        module = _migration(path)
+        if hasattr(module, "VIEWS"):
+            snapshot: dict[str, dict[str, str]] = module.VIEWS
+            return snapshot
+    raise AssertionError("no migration defines the contract views")
+
+
 def test_newest_migration_snapshot_equals_the_contract() -> None:
-    snapshot: dict[str, dict[str, str]] = _migration().VIEWS
+    snapshot = _newest_snapshot()
     assert list(snapshot) == [v.name for v in VIEWS]
     for view in VIEWS:
         for dialect in ("sqlite", "postgresql"):
@@ -203,6 +242,9 @@ def test_newest_migration_snapshot_equals_the_contract() -> None:
 def test_every_query_reads_only_contract_views() -> None:
     names = {v.name for v in VIEWS}
     queries = [*(mp.query for mp in MAPS), PASSDB_QUERY, APP_PASSDB_QUERY, USER_QUERY]
+    # The dict reads Sieve scripts from a view and writes usage into the one contract table.
+    for dict_map in DICT_MAPS:
+        assert dict_map.table in {*names, MAILBOX_USAGE_TABLE}, dict_map.pattern
     for query in queries:
         assert any(name in query for name in names), query
         assert " addresses" not in query and " domains " not in query, query

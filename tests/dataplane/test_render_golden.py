@@ -96,11 +96,32 @@ def test_database_password_files_are_marked_secret() -> None:
     assert with_password == {f.path for f in files if f.secret}
 
 
-def test_sqlite_site_gives_dovecot_the_database_group() -> None:
+def _service_block(conf: str, name: str) -> str:
+    start = conf.index(f"service {name} {{\n")
+    return conf[start : conf.index("\n}\n", start)]
+
+
+def test_dovecot_processes_that_read_the_database_get_its_group() -> None:
+    """Auth reads an SQLite file as the database group; the dict process reads the
+    database too, and on PostgreSQL the dict-sql file holding the password (mode 0640)."""
     conf = {f.path: f.content for f in render_site(CASES["sqlite-operator"])}
-    assert "extra_groups = postfix" in conf["dovecot/postmeister.conf"]
+    dovecot = conf["dovecot/postmeister.conf"]
+    assert "extra_groups = postfix" in _service_block(dovecot, "auth")
+    assert "extra_groups = postfix" in _service_block(dovecot, "dict")
     pg_conf = {f.path: f.content for f in render_site(CASES["postgresql-operator"])}
-    assert "extra_groups" not in pg_conf["dovecot/postmeister.conf"]
+    pg_dovecot = pg_conf["dovecot/postmeister.conf"]
+    assert "extra_groups" not in _service_block(pg_dovecot, "auth")
+    assert "extra_groups = postfix" in _service_block(pg_dovecot, "dict")
+
+
+def test_an_operator_site_renders_no_rspamd_of_its_own() -> None:
+    """An installation uses Debian's rspamd as it is; only the private stack gets an
+    offline rspamd with the network modules switched off."""
+    operator = {f.path for f in render_site(CASES["sqlite-operator"])}
+    assert not any(path.startswith("rspamd/") for path in operator)
+    instance = {f.path: f.content for f in render_site(CASES["sqlite-instance"])}
+    for module in ("rbl", "spf", "dkim", "dmarc", "fuzzy_check"):
+        assert instance[f"rspamd/local.d/{module}.conf"].endswith("enabled = false;\n")
 
 
 def test_rendering_is_deterministic() -> None:

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: one real Postfix + Dovecot stack per database for the whole session.
+"""End-to-end fixtures: one real Postfix + Dovecot + rspamd stack per database for the session.
 
 Each stack is started with `dataplane up` as a separate process (the command an operator
 runs) and stopped with `dataplane down`; changes are made through the controller API, exactly
@@ -73,6 +73,7 @@ def stack_pids(root: Path) -> dict[str, int]:
         "postfix": root / "postfix" / "queue" / "pid" / "master.pid",
         "dovecot": root / "run" / "dovecot" / "master.pid",
         "milter": root / "run" / "milter.pid",
+        "rspamd": root / "run" / "rspamd" / "rspamd.pid",
     }
     return {name: int(path.read_text().split()[0]) for name, path in files.items()}
 

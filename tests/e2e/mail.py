@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import imaplib
 import smtplib
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -81,8 +85,11 @@ def submit(
         smtp.starttls(context=TLS)
         smtp.ehlo("laptop.example")
         if login is not None:
+            # PLAIN only: smtplib's login() would try LOGIN after a failed PLAIN, and each
+            # failure costs Dovecot's two-second delay.
+            smtp.user, smtp.password = login, password
             try:
-                smtp.login(login, password)
+                smtp.auth("PLAIN", smtp.auth_plain)
             except smtplib.SMTPAuthenticationError as error:
                 return Submission("auth", error.smtp_code, _text(error.smtp_error))
         code, text = smtp.mail(envelope_from)
@@ -132,3 +139,90 @@ def wait_for_subject(
             return True
         time.sleep(0.1)
     return False
+
+
+def send_raw(
+    port: int, *, sender: str, recipients: list[str], raw: bytes, size: int | None = None
+) -> tuple[dict[str, int], tuple[int, str] | None]:
+    """Send `raw` like a remote MTA: the RCPT code per recipient, and the reply to DATA
+    (None when no recipient was accepted). `size` is announced with MAIL FROM SIZE=."""
+    codes: dict[str, int] = {}
+    with smtplib.SMTP(HOST, port, timeout=30) as smtp:
+        smtp.ehlo("mx.sender.example")
+        options = [f"SIZE={size}"] if size is not None else []
+        code, text = smtp.mail(sender, options)
+        assert code == 250, text
+        for rcpt in recipients:
+            codes[rcpt] = smtp.rcpt(rcpt)[0]
+        if not any(c == 250 for c in codes.values()):
+            return codes, None
+        code, reply = smtp.data(raw)
+        return codes, (code, _text(reply))
+
+
+def compose(
+    *,
+    header_from: str,
+    to: str,
+    subject: str,
+    body: str = "Hello from the Postmeister end-to-end tests.\n",
+    extra: dict[str, str] | None = None,
+) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = header_from
+    mail["To"] = to
+    mail["Subject"] = subject
+    mail["Message-ID"] = f"<{uuid.uuid4().hex}@sender.example>"
+    for name, value in (extra or {}).items():
+        mail[name] = value
+    mail.set_content(body)
+    return mail.as_bytes()
+
+
+def fetch_messages(
+    port: int, user: str, password: str, mailbox: str = "INBOX"
+) -> list[email.message.EmailMessage]:
+    """Every message of `mailbox` (an empty list when the folder does not exist)."""
+    with imaplib.IMAP4(HOST, port, timeout=15) as imap:
+        imap.starttls(ssl_context=TLS)
+        imap.login(user, password)
+        status, _ = imap.select(f'"{mailbox}"', readonly=True)
+        if status != "OK":
+            return []
+        _, data = imap.search(None, "ALL")
+        found = []
+        for number in data[0].split():
+            _, parts = imap.fetch(number, "(BODY.PEEK[])")
+            raw = parts[0][1] if isinstance(parts[0], tuple) else b""
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(parsed, email.message.EmailMessage)
+            found.append(parsed)
+        return found
+
+
+def wait_for_messages(
+    port: int,
+    user: str,
+    password: str,
+    predicate: Callable[[email.message.EmailMessage], bool],
+    *,
+    mailbox: str = "INBOX",
+    count: int = 1,
+    timeout: float = 15.0,
+) -> list[email.message.EmailMessage]:
+    """The messages of `mailbox` that match, once at least `count` of them are there
+    (whatever matched when `timeout` ran out, otherwise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        matching = [m for m in fetch_messages(port, user, password, mailbox) if predicate(m)]
+        if len(matching) >= count or time.monotonic() > deadline:
+            return matching
+        time.sleep(0.1)
+
+
+def subject_is(subject: str) -> Callable[[email.message.EmailMessage], bool]:
+    return lambda message: str(message["Subject"]) == subject
+
+
+def subject_contains(text: str) -> Callable[[email.message.EmailMessage], bool]:
+    return lambda message: text in str(message["Subject"])

@@ -245,6 +245,91 @@ WHERE a.kind = 'mailbox'
     },
 )
 
+
+def _sieve_script_select(*, lf: str, cr: str, last_char: str, day: str) -> str:
+    """The SELECT of `SIEVE_SCRIPTS` in one dialect.
+
+    `lf`/`cr` are the dialect's expressions for a line feed and a carriage return,
+    `last_char` and `day` templates (`{}` is the column) for the last character of a string
+    and for a date as `YYYY-MM-DD`.
+
+    The autoresponder text becomes the body of a Sieve multi-line string (RFC 5228 2.4.2):
+    line breaks are normalised to LF, every line that starts with a dot gets a second one
+    (dot-stuffing, which the Sieve parser removes again), and a line holding a single dot
+    ends the string. Nothing else has a meaning inside a multi-line string as long as the
+    script requires neither `variables` nor `encoded-character`, so any text (quotes,
+    backslashes, Sieve code, `${...}`, non-ASCII) comes back verbatim. The only values
+    spliced into the script as code are the two dates, formatted right here.
+    """
+    stuffed = (
+        "substr(replace(\n"
+        f"                  {lf} || replace(replace(text, {cr} || {lf}, {lf}),\n"
+        f"                                  {cr}, {lf}),\n"
+        f"                  {lf} || '.', {lf} || '..'),\n"
+        "                2)"
+    )
+    ends_with_lf = last_char.format("r.body") + f" = {lf}"
+    # Only the dialect fragments above are interpolated, never a value.
+    return f"""
+SELECT a.address AS username,
+       'postmeister' AS script_name,
+       a.address AS script_id,
+       'require ["date", "fileinto", "mailbox", "relational", "vacation"];' || {lf}
+       || CASE WHEN a.antispam = 'junk-folder' THEN
+            'if header :is "X-Spam" "Yes" {{' || {lf}
+            || '  fileinto :create "Junk";' || {lf} || '  stop;' || {lf} || '}}' || {lf}
+          ELSE '' END
+       || CASE WHEN r.active THEN
+            'if allof(not header :is "X-Spam" "Yes"'
+            || CASE WHEN r.activates IS NULL THEN ''
+                 ELSE ', currentdate :value "ge" "date" "' || r.activates || '"' END
+            || CASE WHEN r.expires IS NULL THEN ''
+                 ELSE ', currentdate :value "lt" "date" "' || r.expires || '"' END
+            || ') {{' || {lf} || '  vacation :days 7 text:' || {lf}
+            || r.body
+            || CASE WHEN r.body = '' OR {ends_with_lf} THEN '' ELSE {lf} END
+            || '.' || {lf} || ';' || {lf} || '}}' || {lf}
+          ELSE '' END AS script
+FROM addresses a
+LEFT JOIN (
+  SELECT address_id,
+         active,
+         {day.format("activates")} AS activates,
+         {day.format("expires")} AS expires,
+         {stuffed} AS body
+  FROM autoresponders
+) r ON r.address_id = a.id
+WHERE a.kind = 'mailbox'
+"""  # noqa: S608
+
+
+SIEVE_SCRIPTS = View(
+    name="dataplane_v1_sieve_scripts",
+    purpose=(
+        "The Sieve script Dovecot runs before delivering into a mailbox (Pigeonhole's dict "
+        "script location, read through Dovecot's dict-sql: sieve_before = dict:...). One row "
+        "per mailbox: files mail marked as spam into Junk for the junk-folder policy, and "
+        "answers with the autoresponder inside its date window. The window is checked by "
+        "Sieve's `currentdate` in Dovecot's local time zone (TZ, set by the rendered "
+        "configuration), so it opens and closes at local midnight without the controller. "
+        "Generated from the tables on every lookup: no file, nothing to distribute."
+    ),
+    columns=(
+        Column("username", "the mailbox (the Sieve user)"),
+        Column("script_name", "always 'postmeister' (the name in the sieve_before location)"),
+        Column("script_id", "the script's data id in the dict (the mailbox address)"),
+        Column("script", "the complete Sieve script"),
+    ),
+    select=_sieve_script_select(
+        lf="char(10)", cr="char(13)", last_char="substr({}, -1)", day="substr({}, 1, 10)"
+    ),
+    dialect_select={
+        "postgresql": _sieve_script_select(
+            lf="chr(10)", cr="chr(13)", last_char="right({}, 1)", day="to_char({}, 'YYYY-MM-DD')"
+        ),
+    },
+)
+
 VIEWS: tuple[View, ...] = (
     DOMAINS,
     MAILBOXES,
@@ -254,6 +339,7 @@ VIEWS: tuple[View, ...] = (
     SENDER_LOGINS,
     RECIPIENT_POLICIES,
     AUTORESPONDERS,
+    SIEVE_SCRIPTS,
 )
 
 # Written BY the data plane (Dovecot's quota dict), read by the controller. A table, not a

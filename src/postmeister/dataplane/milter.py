@@ -195,12 +195,12 @@ def packets(sock: socket.socket) -> Iterator[tuple[int, bytes]]:
         yield body[0], body[1:]
 
 
-def _send(sock: socket.socket, reply: bytes, payload: bytes = b"") -> None:
+def send_packet(sock: socket.socket, reply: bytes, payload: bytes = b"") -> None:
     data = reply + payload
     sock.sendall(struct.pack(">I", len(data)) + data)
 
 
-def _macros(payload: bytes) -> dict[str, str]:
+def parse_macros(payload: bytes) -> dict[str, str]:
     parts = payload[1:].split(b"\0")
     pairs = zip(parts[0::2], parts[1::2], strict=False)
     return {k.decode("latin-1").strip("{}"): v.decode("utf-8", "replace") for k, v in pairs}
@@ -212,30 +212,30 @@ def serve_connection(sock: socket.socket, policy: SenderPolicy) -> None:
     for command, payload in packets(sock):
         if command == CMD_OPTNEG:
             _version, _actions, offered = struct.unpack(">III", payload[:12])
-            _send(
+            send_packet(
                 sock, REPLY_OPTNEG, struct.pack(">III", PROTOCOL_VERSION, 0, SKIP_STEPS & offered)
             )
         elif command == CMD_MACRO:
-            login = _macros(payload).get("auth_authen")
+            login = parse_macros(payload).get("auth_authen")
             if login:
                 session.login = login
         elif command == CMD_MAIL:
             session.new_message()
-            _send(sock, REPLY_CONTINUE)
+            send_packet(sock, REPLY_CONTINUE)
         elif command == CMD_HEADER:
             name, _, rest = payload.partition(b"\0")
             if name.decode("latin-1").lower() == "from":
                 session.from_headers.append(rest.rstrip(b"\0").decode("utf-8", "replace"))
-            _send(sock, REPLY_CONTINUE)
+            send_packet(sock, REPLY_CONTINUE)
         elif command == CMD_EOH:
             verdict = decide(session.login, session.from_headers, policy)
             if verdict.accept:
-                _send(sock, REPLY_ACCEPT)
+                send_packet(sock, REPLY_ACCEPT)
             else:
                 log.info("rejected for %s: %s", session.login, verdict.reply)
-                _send(sock, REPLY_CODE, verdict.reply.encode("utf-8") + b"\0")
+                send_packet(sock, REPLY_CODE, verdict.reply.encode("utf-8") + b"\0")
         elif command == CMD_BODYEOB or command in CMDS_CONTINUE:
-            _send(sock, REPLY_CONTINUE)
+            send_packet(sock, REPLY_CONTINUE)
         elif command == CMD_ABORT:
             session.new_message()
         elif command == CMD_QUIT_NC:
@@ -250,41 +250,67 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         self.request.settimeout(300)
         try:
-            serve_connection(self.request, self.server.policy)
+            self.server.serve(self.request)
         except OSError as error:
             log.info("connection ended: %s", error)
 
 
 class MilterServer(socketserver.ThreadingTCPServer):
+    """A thread per MTA connection, each running `serve` on its socket."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], policy: SenderPolicy) -> None:
-        self.policy = policy
+    def __init__(self, address: tuple[str, int], serve: Callable[[socket.socket], None]) -> None:
+        self.serve = serve
         super().__init__(address, _Handler)
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def run(
     config_file: Path, *, pid_file: Path | None = None, ready: Callable[[], None] | None = None
 ) -> None:
-    """Serve until SIGTERM/SIGINT, with the listen address and database of `config_file`."""
+    """Serve until SIGTERM/SIGINT, with the listen addresses and database of `config_file`:
+    the sender milter, and the antispam milter when the file configures one."""
+    from postmeister.dataplane import antispam
+
     config = json.loads(config_file.read_text())
-    host, _, port = str(config["listen"]).rpartition(":")
-    server = MilterServer((host.strip("[]"), int(port)), policy_from_config(config["database"]))
+    policy = policy_from_config(config["database"])
+    servers = [
+        MilterServer(
+            parse_endpoint(str(config["listen"])), lambda sock: serve_connection(sock, policy)
+        )
+    ]
+    if "antispam" in config:
+        servers.append(antispam.server_from_config(config["antispam"], config["database"]))
 
     def stop(_signum: int, _frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        for server in servers:
+            threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threads = [
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
+        for server in servers
+    ]
+    for thread in threads:
+        thread.start()
     if pid_file is not None:
         pid_file.write_text(f"{os.getpid()}\n")
     if ready is not None:
         ready()
     try:
-        server.serve_forever(poll_interval=0.2)
+        for thread in threads:
+            while thread.is_alive():  # a timed join lets the signal handlers run
+                thread.join(0.5)
     finally:
-        server.server_close()
+        for server in servers:
+            server.server_close()
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
 

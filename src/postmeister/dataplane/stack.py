@@ -6,11 +6,16 @@ ids, file ownership), writes the files and runs the daemons. Each daemon is stop
 in its own pid file, after checking that the pid still belongs to that daemon.
 
 Layout of a stack directory DIR (`dataplane up --dir DIR`):
-    DIR/etc/{postfix,dovecot}/  rendered configuration      DIR/mail/      Maildirs (vmail)
+    DIR/etc/{postfix,dovecot,rspamd}/  rendered configuration   DIR/mail/  Maildirs (vmail)
     DIR/postfix/{queue,data}/   Postfix queue and data       DIR/log/       all logs
-    DIR/run/dovecot/            Dovecot base_dir (pid, auth socket)
-    DIR/run/milter.pid          DIR/tls/       self-signed certificate
+    DIR/run/dovecot/            Dovecot base_dir (pid, auth and dict sockets)
+    DIR/run/milter.pid          both Postmeister milters (one process)
+    DIR/run/rspamd/, DIR/state/rspamd/  rspamd pid file and state (user _rspamd)
+    DIR/tls/                    self-signed certificate
     DIR/stack.json              the ports, as printed by `up`
+
+rspamd's compiled regular expressions are cached machine-wide (RSPAMD_CACHE_DIR): compiling
+Debian's rules takes several seconds of CPU, and the cache is keyed by the rules themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import grp
+import http.client
 import json
 import os
 import pwd
@@ -50,6 +56,10 @@ from postmeister.dataplane.render.model import (
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 20.0
+# rspamd compiles its rules at the first start on a machine (hyperscan); later starts reuse them.
+RSPAMD_READY_TIMEOUT = 90.0
+RSPAMD_USER = "_rspamd"
+RSPAMD_CACHE_DIR = Path("/var/cache/postmeister/rspamd")
 
 
 class StackError(RuntimeError):
@@ -75,9 +85,13 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
         sqlite_group=dp.sqlite_group,
         lmtp=Endpoint.parse(dp.lmtp_address),
         milter=Endpoint.parse(dp.milter_address),
+        quota_status=Endpoint.parse(dp.quota_status_address),
+        antispam_milter=Endpoint.parse(dp.antispam_milter_address),
+        rspamd=Endpoint.parse(dp.rspamd_address),
         sasl_socket=dp.sasl_socket,
         postfix_sasl_path=dp.postfix_sasl_path,
         tls=tls,
+        timezone=settings.scheduler.timezone,
     )
 
 
@@ -149,6 +163,10 @@ class StackPaths:
     def milter_pid(self) -> Path:
         return self.root / "run" / "milter.pid"
 
+    @property
+    def rspamd_pid(self) -> Path:
+        return self.root / "run" / "rspamd" / "rspamd.pid"
+
 
 def free_ports(count: int) -> list[int]:
     """`count` distinct loopback ports that were free a moment ago."""
@@ -172,6 +190,7 @@ def stack_site(settings: Settings, root: Path, ports: dict[str, int]) -> Site:
         smtp_port=ports["smtp"],
         submission_port=ports["submission"],
         imap_port=ports["imap"],
+        rspamd_cache_dir=RSPAMD_CACHE_DIR,
     )
     sasl_socket = instance.dovecot_base / "auth-postfix"
     return Site(
@@ -188,6 +207,11 @@ def stack_site(settings: Settings, root: Path, ports: dict[str, int]) -> Site:
         postfix_sasl_path=str(sasl_socket),
         tls=Tls(cert_file=root / "tls" / "cert.pem", key_file=root / "tls" / "key.pem"),
         instance=instance,
+        timezone=settings.scheduler.timezone,
+        quota_status=Endpoint(LOOPBACK, ports["quota_status"]),
+        antispam_milter=Endpoint(LOOPBACK, ports["antispam"]),
+        rspamd=Endpoint(LOOPBACK, ports["rspamd"]),
+        submission_host=Endpoint(LOOPBACK, ports["smtp"]),
     )
 
 
@@ -207,7 +231,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     site_db = database_from_url(settings.resolved_database_url)
     _check_contract(site_db)
     _ensure_mail_user(dp.mail_user)
-    names = ("smtp", "submission", "imap", "lmtp", "milter")
+    names = ("smtp", "submission", "imap", "lmtp", "milter", "quota_status", "antispam", "rspamd")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     site = stack_site(settings, root, ports)
     _prepare_directories(site)
@@ -217,11 +241,16 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     _self_signed_certificate(site.tls, site.hostname)
     write_files(site.config_dir, render_site(site), reader_group="postfix")
     try:
+        # rspamd first: it takes longest to get ready, and starts while the others do.
+        _start_rspamd(paths, site)
         _start_dovecot(paths)
         _wait_for_port(ports["imap"], "dovecot imap")
         _wait_for_port(ports["lmtp"], "dovecot lmtp")
+        _wait_for_port(ports["quota_status"], "dovecot quota-status")
         _start_milter(paths)
         _wait_for_port(ports["milter"], "milter")
+        _wait_for_port(ports["antispam"], "antispam milter")
+        _wait_for_rspamd(ports["rspamd"])
         _start_postfix(paths)
         _wait_for_port(ports["smtp"], "postfix smtp")
         _wait_for_port(ports["submission"], "postfix submission")
@@ -258,6 +287,7 @@ def _daemons(paths: StackPaths) -> list[tuple[str, Path, str]]:
     return [
         ("postfix", paths.postfix_pid, "master"),
         ("milter", paths.milter_pid, "postmeister.dataplane.milter"),
+        ("rspamd", paths.rspamd_pid, "rspamd"),
         ("dovecot", paths.dovecot_pid, "dovecot"),
     ]
 
@@ -395,6 +425,15 @@ def _prepare_directories(site: Site) -> None:
     ):
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o755)  # noqa: S103
+    rspamd = pwd.getpwnam(RSPAMD_USER)
+    for directory in (
+        instance.rspamd_state,
+        instance.rspamd_pid_file.parent,
+        instance.rspamd_hyperscan_cache,
+    ):
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chown(directory, rspamd.pw_uid, rspamd.pw_gid)
+        os.chmod(directory, 0o755)  # noqa: S103
     instance.postfix_data.mkdir(parents=True, exist_ok=True)
     pw = pwd.getpwnam("postfix")
     os.chown(instance.postfix_data, pw.pw_uid, pw.pw_gid)
@@ -458,6 +497,46 @@ def _start_dovecot(paths: StackPaths) -> None:
 
 def _start_postfix(paths: StackPaths) -> None:
     _run(["postfix", "-c", str(paths.postfix_config), "start"], "starting postfix")
+
+
+def _start_rspamd(paths: StackPaths, site: Site) -> None:
+    instance = site.instance
+    assert instance is not None
+    variables = {
+        "LOCAL_CONFDIR": paths.etc / "rspamd",
+        "DBDIR": instance.rspamd_state,
+        "RUNDIR": instance.rspamd_pid_file.parent,
+        "LOGDIR": instance.log_dir,
+    }
+    _run(
+        [
+            "rspamd",
+            "-c",
+            str(paths.etc / "rspamd" / "rspamd.conf"),
+            "-u",
+            RSPAMD_USER,
+            "-g",
+            RSPAMD_USER,
+            *(f"--var={name}={value}" for name, value in variables.items()),
+        ],
+        "starting rspamd",
+    )
+
+
+def _wait_for_rspamd(port: int) -> None:
+    """rspamd accepts connections before its worker has loaded the rules: ask it to answer."""
+    deadline = time.monotonic() + RSPAMD_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            connection = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+            try:
+                connection.request("GET", "/ping")
+                if connection.getresponse().read().strip() == b"pong":
+                    return
+            finally:
+                connection.close()
+        time.sleep(0.1)
+    raise StackError(f"rspamd did not answer on {LOOPBACK}:{port}; see log/rspamd.log")
 
 
 def _start_milter(paths: StackPaths) -> None:

@@ -6,11 +6,17 @@ from postmeister.dataplane.render.dovecot import render_dovecot
 from postmeister.dataplane.render.milter import milter_config
 from postmeister.dataplane.render.model import RenderedFile, Site
 from postmeister.dataplane.render.postfix import render_postfix
+from postmeister.dataplane.render.rspamd import render_rspamd
 
 
 def render_site(site: Site) -> list[RenderedFile]:
     """Every file of the data plane for `site`, in a stable order."""
-    return [*render_postfix(site), *render_dovecot(site), milter_config(site)]
+    return [
+        *render_postfix(site),
+        *render_dovecot(site),
+        milter_config(site),
+        *render_rspamd(site),
+    ]
 
 
 __all__ = ["RenderedFile", "Site", "render_site"]

@@ -1,4 +1,4 @@
-"""Dovecot configuration: SQL passdb/userdb files and a `postmeister.conf` to `!include`.
+"""Dovecot configuration: SQL passdb/userdb/dict files and a `postmeister.conf` to `!include`.
 
 Two passdbs are tried in order. The first verifies the main password hash; the second matches
 application passwords by the SHA-256 of the typed password (Dovecot computes it with
@@ -6,11 +6,31 @@ application passwords by the SHA-256 of the typed password (Dovecot computes it 
 mailbox may have any number of app passwords. There is no authentication cache
 (`auth_cache_size = 0`), so a changed password, a deleted account or a revoked app password
 fails on the very next login.
+
+One dict (`postmeister`, served by Dovecot's dict process over SQL) carries the rest:
+- Sieve: `sieve_before` is a dict location. Pigeonhole looks up the script id and then the
+  script text in `dataplane_v1_sieve_scripts`, where the database generates each mailbox's
+  script (Junk folder, autoresponder). Without `bindir` nothing is compiled to disk, so the
+  script is always the one the database holds now, and no node needs a file from the
+  controller. Dovecot runs with TZ set to the configured zone, so the script's
+  `currentdate` tests open and close the autoresponder window at local midnight.
+- Quota: the limit comes from the userdb (`quota_rule`), usage is counted in Dovecot's own
+  indexes (`count` backend), and `quota_clone` copies the current usage into the
+  `mailbox_usage` table after every change. A full mailbox is refused at RCPT time through
+  the `quota-status` policy service, and an LMTP delivery over quota (mail to an alias, or
+  a message larger than the space left) is a temporary failure, so Postfix keeps the
+  message queued instead of bouncing it.
 """
 
 from __future__ import annotations
 
-from postmeister.dataplane.contract import CONTRACT_VERSION
+from dataclasses import dataclass
+
+from postmeister.dataplane.contract import (
+    CONTRACT_VERSION,
+    MAILBOX_USAGE_TABLE,
+    SIEVE_SCRIPTS,
+)
 from postmeister.dataplane.render.model import (
     Instance,
     PostgresDatabase,
@@ -43,6 +63,58 @@ USER_QUERY = (
 DOVECOT_FIRST_VALID_UID = 500
 
 ITERATE_QUERY = "SELECT address AS user FROM dataplane_v1_mailboxes"
+
+DICT_NAME = "postmeister"
+SIEVE_SCRIPT_NAME = "postmeister"
+QUOTA_FULL_REPLY = "552 5.2.2 Mailbox is full"
+
+
+@dataclass(frozen=True)
+class DictMap:
+    """One dict key pattern mapped to a table or contract view (Dovecot dict-sql)."""
+
+    pattern: str
+    table: str
+    value_field: str
+    fields: tuple[tuple[str, str], ...] = ()
+    value_type: str | None = None
+
+    def render(self) -> str:
+        lines = [
+            "map {\n",
+            f"  pattern = {self.pattern}\n",
+            f"  table = {self.table}\n",
+            "  username_field = username\n",
+            f"  value_field = {self.value_field}\n",
+        ]
+        if self.value_type is not None:
+            lines.append(f"  value_type = {self.value_type}\n")
+        if self.fields:
+            lines.append("  fields {\n")
+            lines.extend(f"    {name} = {value}\n" for name, value in self.fields)
+            lines.append("  }\n")
+        lines.append("}\n")
+        return "".join(lines)
+
+
+DICT_MAPS: tuple[DictMap, ...] = (
+    # Written by quota_clone: the current usage, replacing the old value.
+    DictMap("priv/quota/storage", MAILBOX_USAGE_TABLE, "bytes", value_type="uint"),
+    DictMap("priv/quota/messages", MAILBOX_USAGE_TABLE, "messages", value_type="uint"),
+    # Read by Pigeonhole's dict script location: name -> script id -> script text.
+    DictMap(
+        "priv/sieve/name/$script_name",
+        SIEVE_SCRIPTS.name,
+        "script_id",
+        fields=(("script_name", "$script_name"),),
+    ),
+    DictMap(
+        "priv/sieve/data/$script_id",
+        SIEVE_SCRIPTS.name,
+        "script",
+        fields=(("script_id", "$script_id"),),
+    ),
+)
 
 
 def _connection(site: Site) -> tuple[str, bool]:
@@ -83,6 +155,20 @@ def app_password_sql_file(site: Site) -> RenderedFile:
     return RenderedFile("dovecot/postmeister-app-passwords-sql.conf.ext", content, secret=secret)
 
 
+def dict_sql_file(site: Site) -> RenderedFile:
+    """The dict-sql configuration of the `postmeister` dict (quota usage, Sieve scripts)."""
+    connection, secret = _connection(site)
+    # dict-sql takes the driver from the dict URI, not from this file.
+    connect = connection.split("\n", 1)[1]
+    content = HEADER + connect + "".join(m.render() for m in DICT_MAPS)
+    return RenderedFile("dovecot/postmeister-dict-sql.conf.ext", content, secret=secret)
+
+
+def _dict_uri(site: Site) -> str:
+    driver = "sqlite" if isinstance(site.database, SqliteDatabase) else "pgsql"
+    return f"{driver}:{site.config_dir / 'dovecot' / 'postmeister-dict-sql.conf.ext'}"
+
+
 def postmeister_conf(site: Site) -> str:
     """The settings an existing Dovecot needs (`!include` it from dovecot.conf)."""
     cfg = site.config_dir / "dovecot"
@@ -105,6 +191,7 @@ def postmeister_conf(site: Site) -> str:
         f"mail_home = {site.mail_root}/%Ld/%Ln\n",
         "mail_location = maildir:~/Maildir\n",
         "recipient_delimiter = +\n",
+        *_globals(site),
         "service auth {\n",
         f"  unix_listener {_listener_path(site)} {{\n",
         "    mode = 0660\n    user = postfix\n    group = postfix\n  }\n",
@@ -124,10 +211,76 @@ def postmeister_conf(site: Site) -> str:
             "  }\n}\n",
             "protocol lmtp {\n",
             f"  postmaster_address = postmaster@{site.hostname}\n",
+            "  mail_plugins = $mail_plugins sieve\n",
+            "}\n",
+            "protocol imap {\n",
+            "  mail_plugins = $mail_plugins imap_quota\n",
             "}\n",
         ]
     )
+    lines.extend(_quota_and_sieve(site))
     return "".join(lines)
+
+
+def _globals(site: Site) -> list[str]:
+    lines = [
+        "# Quota (limit from the userdb, usage copied to mailbox_usage) for every service.\n",
+        "mail_plugins = $mail_plugins quota quota_clone\n",
+        "# Over quota at delivery: 4xx, so Postfix keeps the message queued (no bounce).\n",
+        "quota_full_tempfail = yes\n",
+        "# Autoresponder windows are local dates: Sieve's currentdate reads this zone.\n",
+        f"import_environment = $import_environment TZ={site.timezone}\n",
+    ]
+    if site.submission_host is not None:
+        lines.append("# Autoreplies go out through this SMTP server.\n")
+        lines.append(f"submission_host = {site.submission_host}\n")
+    return lines
+
+
+def _quota_and_sieve(site: Site) -> list[str]:
+    lines: list[str] = []
+    lines.extend(
+        [
+            "plugin {\n",
+            "  quota = count:User quota\n",
+            "  quota_vsizes = yes\n",
+            f"  quota_clone_dict = proxy::{DICT_NAME}\n",
+            "  quota_status_success = DUNNO\n",
+            "  quota_status_nouser = DUNNO\n",
+            f"  quota_status_overquota = {QUOTA_FULL_REPLY}\n",
+            "  # The script comes from the database on every delivery (no bindir: no stale\n",
+            "  # compiled copy on disk).\n",
+            f"  sieve_before = dict:proxy::{DICT_NAME};name={SIEVE_SCRIPT_NAME}\n",
+            "  # Mail that reached the mailbox through one of its aliases is answered too.\n",
+            "  sieve_vacation_use_original_recipient = yes\n",
+            "}\n",
+            "dict {\n",
+            f"  {DICT_NAME} = {_dict_uri(site)}\n",
+            "}\n",
+            "service dict {\n",
+            "  unix_listener dict {\n",
+            "    mode = 0660\n",
+            f"    user = {site.mail_user}\n",
+            f"    group = {site.mail_user}\n",
+            "  }\n",
+        ]
+    )
+    # The group that may read the database (SQLite) and the files holding its password.
+    lines.append(f"  extra_groups = {site.sqlite_group}\n")
+    lines.extend(
+        [
+            "}\n",
+            "service quota-status {\n",
+            "  executable = quota-status -p postfix\n",
+            "  inet_listener postmeister-quota-status {\n",
+            f"    address = {site.quota_status.host}\n",
+            f"    port = {site.quota_status.port}\n",
+            "  }\n",
+            "  client_limit = 1\n",
+            "}\n",
+        ]
+    )
+    return lines
 
 
 def _listener_path(site: Site) -> str:
@@ -171,6 +324,9 @@ def instance_conf(site: Site, instance: Instance) -> str:
             f"  inet_listener imap {{\n    address = {instance.listen}\n",
             f"    port = {instance.imap_port}\n  }}\n",
             "  inet_listener imaps {\n    port = 0\n  }\n}\n",
+            "# Loopback only, so every client comes from 127.0.0.1: a per-IP penalty after a\n",
+            "# failed login would slow down every client for one typo. (A real server keeps it.)\n",
+            "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n",
             f"!include {site.config_dir / 'dovecot' / 'postmeister.conf'}\n",
         ]
     )
@@ -181,6 +337,7 @@ def render_dovecot(site: Site) -> list[RenderedFile]:
     files = [
         sql_file(site),
         app_password_sql_file(site),
+        dict_sql_file(site),
         RenderedFile("dovecot/postmeister.conf", postmeister_conf(site)),
     ]
     if site.instance is not None:

@@ -1,4 +1,5 @@
-"""Configuration of the Postmeister sender milter (header From check on submission)."""
+"""Configuration of the Postmeister milters: the sender milter (header From check on
+submission) and the antispam milter (rspamd verdict + recipient policies on the SMTP port)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def milter_config(site: Site) -> RenderedFile:
             "user": database.user,
             "password": database.password,
         }
-    document = {"listen": str(site.milter), "database": db}
+    document = {
+        "listen": str(site.milter),
+        "antispam": {"listen": str(site.antispam_milter), "rspamd": str(site.rspamd)},
+        "database": db,
+    }
     return RenderedFile(
         "milter.json",
         json.dumps(document, indent=2, sort_keys=True) + "\n",

@@ -113,9 +113,25 @@ class Instance:
     def log_dir(self) -> Path:
         return self.root / "log"
 
+    # Compiled rspamd regular expressions (hyperscan): a cache keyed by the rules' hashes, so
+    # stacks on one machine may share it; compiling the stock rules takes seconds.
+    rspamd_cache_dir: Path | None = None
+
     @property
     def milter_pid_file(self) -> Path:
         return self.root / "run" / "milter.pid"
+
+    @property
+    def rspamd_state(self) -> Path:
+        return self.root / "state" / "rspamd"
+
+    @property
+    def rspamd_pid_file(self) -> Path:
+        return self.root / "run" / "rspamd" / "rspamd.pid"
+
+    @property
+    def rspamd_hyperscan_cache(self) -> Path:
+        return self.rspamd_cache_dir or self.rspamd_state
 
 
 @dataclass(frozen=True)
@@ -147,6 +163,17 @@ class Site:
     # The numeric uid of mail_user, when known: Dovecot refuses mail uids below its
     # first_valid_uid (500), and system users usually have smaller ones.
     mail_uid: int | None = None
+    # The zone whose local midnight opens and closes autoresponder windows. Dovecot runs
+    # with it as TZ, so Sieve's `currentdate` reads the local date itself.
+    timezone: str = "Europe/Berlin"
+    # Dovecot's quota-status policy service, asked by Postfix at RCPT time.
+    quota_status: Endpoint = Endpoint("127.0.0.1", 10030)
+    # The Postmeister antispam milter on the SMTP port (per-recipient policy, asks rspamd).
+    antispam_milter: Endpoint = Endpoint("127.0.0.1", 10031)
+    # An rspamd "normal" worker (its HTTP scan protocol); Debian's rspamd listens here.
+    rspamd: Endpoint = Endpoint("127.0.0.1", 11333)
+    # Where Sieve sends autoreplies over SMTP; None: through the local sendmail.
+    submission_host: Endpoint | None = None
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,20 @@ def main_cf_fragment(site: Site) -> str:
     lines.append("unknown_virtual_mailbox_reject_code = 550\n")
     lines.append("unknown_virtual_alias_reject_code = 550\n")
     lines.append("recipient_delimiter = +\n")
+    lines.append(
+        "# Quota: Dovecot's quota-status service answers 552 at RCPT time for a full\n"
+        "# mailbox (merge into your smtpd_recipient_restrictions after the relay checks).\n"
+    )
+    lines.append(f"smtpd_recipient_restrictions = check_policy_service inet:{site.quota_status}\n")
+    lines.append(
+        "# Antispam on the SMTP port: the Postmeister antispam milter asks rspamd and applies\n"
+        "# each recipient's policy (add it to any smtpd_milters you already have).\n"
+    )
+    lines.append(f"postmeister_antispam_milter = inet:{site.antispam_milter}\n")
+    lines.append("smtpd_milters = $postmeister_antispam_milter\n")
+    lines.append("milter_protocol = 6\n")
+    lines.append("# Milter unreachable: 4xx, the sender retries; nothing passes unscanned.\n")
+    lines.append("milter_default_action = tempfail\n")
     lines.append("# SMTP AUTH through Dovecot (enabled only on the submission service).\n")
     lines.append("smtpd_sasl_type = dovecot\n")
     lines.append(f"smtpd_sasl_path = {site.postfix_sasl_path}\n")
