@@ -6,10 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from postmeister import models as m
-from postmeister.db import unit_of_work
 from tests.e2e.conftest import Stack, unique
 
 JSONAPI = "application/vnd.api+json"
@@ -71,8 +68,8 @@ def details(stack: Stack, address_id: str) -> dict[str, Any]:
     return found
 
 
-def set_quota(stack: Stack, address: str, quota_bytes: int | None) -> None:
-    """The hosting dialect shows the quota but has no field to set it; operators set it."""
-    with unit_of_work(stack.sessions) as session:
-        row = session.scalars(select(m.Address).where(m.Address.address == address)).one()
-        row.quota_bytes = quota_bytes
+def set_quota(stack: Stack, address_id: str, quota_bytes: int | None) -> None:
+    """Set a mailbox's quota limit the way a customer does: PATCH quota.limit."""
+    assert patch(stack, address_id, {"quota": {"limit": quota_bytes}})["quota"]["limit"] == (
+        quota_bytes
+    )

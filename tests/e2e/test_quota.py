@@ -78,7 +78,7 @@ def test_usage_shows_in_the_api_within_seconds_of_a_delivery(stack: Stack) -> No
 def test_a_full_mailbox_is_refused_at_rcpt_time_with_552(stack: Stack) -> None:
     box = hosting.mailbox(stack, prefix="full")
     fill(stack, box)
-    hosting.set_quota(stack, box.address, 1000)
+    hosting.set_quota(stack, box.id, 1000)
 
     subject = unique_subject("refused")
     raw = compose(header_from=SENDER, to=box.address, subject=subject)
@@ -86,14 +86,14 @@ def test_a_full_mailbox_is_refused_at_rcpt_time_with_552(stack: Stack) -> None:
     assert codes == {box.address: 552}
     assert reply is None
 
-    hosting.set_quota(stack, box.address, None)
+    hosting.set_quota(stack, box.id, None)
     codes, reply = send_raw(stack.ports["smtp"], sender=SENDER, recipients=[box.address], raw=raw)
     assert codes == {box.address: 250} and reply is not None and reply[0] == 250
 
 
 def test_a_message_larger_than_the_space_left_is_refused_at_rcpt_time(stack: Stack) -> None:
     box = hosting.mailbox(stack, prefix="space")
-    hosting.set_quota(stack, box.address, 50_000)
+    hosting.set_quota(stack, box.id, 50_000)
     raw = compose(header_from=SENDER, to=box.address, subject=unique_subject("big"))
 
     codes, _ = send_raw(
@@ -110,7 +110,7 @@ def test_mail_to_an_alias_of_a_full_mailbox_is_deferred_not_bounced(stack: Stack
     box = hosting.mailbox(stack, prefix="target")
     sender = hosting.mailbox(stack, prefix="writer")
     fill(stack, box)
-    hosting.set_quota(stack, box.address, 1000)
+    hosting.set_quota(stack, box.id, 1000)
     _, alias = hosting.forward(stack, [box.address])
     subject = unique_subject("deferred")
 
@@ -138,7 +138,7 @@ def test_mail_to_an_alias_of_a_full_mailbox_is_deferred_not_bounced(stack: Stack
     assert fetch_messages(stack.ports["imap"], sender.address, sender.password) == []
 
     # Room again: the queued message is delivered on the next attempt.
-    hosting.set_quota(stack, box.address, None)
+    hosting.set_quota(stack, box.id, None)
     subprocess.run(
         ["postqueue", "-c", str(stack.root / "etc" / "postfix"), "-i", mine[0]["queue_id"]],
         check=True,

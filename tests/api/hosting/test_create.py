@@ -261,8 +261,13 @@ def test_a_domain_that_is_not_the_customers_is_404(
         ),
         ({"address": "x@alice.example"}, "/data/attributes/address_type", "missing"),
         (
-            {"address": "x@alice.example", "address_type": "mailbox", "quota": 5},
+            {"address": "x@alice.example", "address_type": "mailbox", "quota": {"limit": -1}},
             "/data/attributes/quota",
+            "range",
+        ),
+        (
+            {"address": "x@alice.example", "address_type": "mailbox", "created_at": "2020-01-01"},
+            "/data/attributes/created_at",
             "read-only",
         ),
         (

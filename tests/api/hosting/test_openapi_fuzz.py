@@ -118,7 +118,14 @@ def test_the_openapi_document_describes_the_hosting_dialect(fuzz_client: TestCli
     } <= listing
     schemas = document["components"]["schemas"]
     patch = schemas["EmailAddressPatchAttributes"]["properties"]
-    assert set(patch) == {"description", "antispam", "forward_to", "password", "autoresponder"}
+    assert set(patch) == {
+        "description",
+        "antispam",
+        "forward_to",
+        "password",
+        "quota",
+        "autoresponder",
+    }
     assert patch["antispam"]["enum"] == ["reject", "junk-folder", "subject-rewrite", "none"]
     # Loading it is schemathesis' validation of the document: every operation loads.
     assert (

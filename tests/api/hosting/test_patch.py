@@ -226,3 +226,21 @@ def test_mailbox_settings_on_a_forward_are_refused(client: TestClient, alice: Te
 def test_patching_a_missing_address_is_404(client: TestClient, alice: Tenant) -> None:
     response = patch(client, alice, "4242", {"description": "x"})
     assert response.status_code == 404
+
+
+def test_quota_limit_is_set_changed_and_removed(client: TestClient, alice: Tenant) -> None:
+    created = mailbox(client, alice, password=STRONG_PASSWORD, quota={"limit": 1_000_000})
+    assert created["attributes"]["quota"] == {"limit": 1_000_000, "usage": 0}
+    raised = patch(client, alice, created["id"], {"quota": {"limit": 5_000_000}})
+    assert attributes_of(raised)["quota"]["limit"] == 5_000_000
+    removed = patch(client, alice, created["id"], {"quota": {"limit": None}})
+    assert attributes_of(removed)["quota"]["limit"] is None
+    for bad in ({"limit": -1}, {"limit": 2**60}, {"limit": "1GB"}, {"usage": 5}):
+        refused = patch(client, alice, created["id"], {"quota": bad})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert pointers(refused)[0].startswith("/data/attributes/quota")
+    assert attributes_of(get(client, alice, created["id"]))["quota"]["limit"] is None
+    target = forward(client, alice, "team", targets=["x@elsewhere.example"])
+    on_forward = patch(client, alice, target["id"], {"quota": {"limit": 1}})
+    assert on_forward.status_code == 422
+    assert codes(on_forward) == ["mailbox_only"]

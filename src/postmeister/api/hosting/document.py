@@ -28,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
 )
 from pydantic_core import PydanticCustomError
@@ -160,6 +161,13 @@ class EmailAddressCreateAttributes(_Strict):
             "and returned once as data.attributes.password of the response"
         ),
     )
+    quota: QuotaWrite | None = Field(
+        default=None, description="mailboxes only: {limit: bytes or null}; default no limit"
+    )
+
+
+class QuotaWrite(_Strict):
+    limit: StrictInt | None = Field(description="storage limit in bytes; null: no limit")
 
 
 class EmailAddressCreateResource(_Strict):
@@ -190,6 +198,7 @@ class EmailAddressPatchAttributes(_Strict):
     antispam: StrictStr = _optional(_ANTISPAM_DESCRIPTION, enum=list(ANTISPAM_POLICIES))
     forward_to: list[StrictStr] = _optional("replaces the whole list of forward targets")
     password: StrictStr = _optional("mailboxes only: a new password meeting the policy")
+    quota: QuotaWrite = _optional("mailboxes only: {limit: bytes or null}")
     autoresponder: AutoresponderPatch = _optional(
         "mailboxes only: any of text, active, activates, expires"
     )
@@ -241,6 +250,7 @@ def new_address(attributes: EmailAddressCreateAttributes) -> NewAddress:
         antispam=attributes.antispam,
         forward_to=attributes.forward_to,
         password=attributes.password,
+        quota_bytes=attributes.quota.limit if attributes.quota else None,
     )
 
 
@@ -252,6 +262,8 @@ def address_changes(attributes: EmailAddressPatchAttributes) -> AddressChanges:
         for name in ("description", "antispam", "forward_to", "password")
         if name in given
     }
+    if "quota" in given:
+        changes["quota_bytes"] = attributes.quota.limit
     if "autoresponder" in given:
         responder = attributes.autoresponder
         changes["autoresponder"] = AutoresponderChanges(

@@ -64,7 +64,7 @@ ERROR_TABLE: Final[tuple[tuple[type[Exception], int, str, str], ...]] = (
 
 # Attributes a response shows but no request may set.
 READ_ONLY_ATTRIBUTES: Final = frozenset(
-    {"address", "address_type", "domain", "package_id", "quota", "created_at", "updated_at"}
+    {"address", "address_type", "domain", "package_id", "created_at", "updated_at"}
 )
 # Service field names that this dialect spells differently: the controller dialect's
 # `name` and `domain` are parts of the hosting dialect's one `address`.

@@ -314,9 +314,14 @@ def _check_targets(
     return targets
 
 
+MAX_QUOTA_BYTES = 2**50  # 1 PiB: far above any mailbox, far below the BIGINT range
+
+
 def _check_quota(value: int | None, problems: list[FieldProblem]) -> None:
-    if value is not None and value < 0:
-        problems.append(FieldProblem("quota", "must not be negative", "range"))
+    if value is not None and not 0 <= value <= MAX_QUOTA_BYTES:
+        problems.append(
+            FieldProblem("quota", f"must be between 0 and {MAX_QUOTA_BYTES} bytes", "range")
+        )
 
 
 def _mailbox_only(name: str, kind: str, problems: list[FieldProblem]) -> None:
