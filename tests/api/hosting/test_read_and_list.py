@@ -242,3 +242,14 @@ def test_an_empty_list(client: TestClient, alice: Tenant) -> None:
     assert body["data"] == []
     assert body["links"]["next"] is None and body["links"]["prev"] is None
     assert body["jsonapi"] == {"version": "1.1"}
+
+
+def test_cursors_at_the_largest_id_are_an_empty_page_not_an_error(
+    client: TestClient, alice: Tenant
+) -> None:
+    # Found by the fuzzer: the neighbour of the largest id overflowed PostgreSQL's INTEGER.
+    for cursor in ("page[after]", "page[before]"):
+        response = client.get(
+            "/email-addresses", params={cursor: str(2**31 - 1)}, headers=headers(alice)
+        )
+        assert response.status_code == 200, response.text

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal, TypeAlias, TypeVar, Union
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import BigInteger, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -162,6 +162,12 @@ def get_address(
     return found
 
 
+def _cursor(value: int) -> Any:
+    """A page cursor as a BIGINT parameter: a neighbour of the largest id (id + 1) must
+    not overflow PostgreSQL's INTEGER; comparing INTEGER with BIGINT still uses the index."""
+    return literal(value, BigInteger)
+
+
 def list_addresses(
     session: Session,
     actor: Actor,
@@ -193,9 +199,9 @@ def list_addresses(
             return []
         statement = statement.where(Address.address == canonical)
     if after_id is not None:
-        statement = statement.where(Address.id > after_id)
+        statement = statement.where(Address.id > _cursor(after_id))
     if before_id is not None:
-        statement = statement.where(Address.id < before_id).order_by(Address.id.desc())
+        statement = statement.where(Address.id < _cursor(before_id)).order_by(Address.id.desc())
         if limit is not None:
             statement = statement.limit(limit)
         return list(reversed(session.scalars(statement).all()))
