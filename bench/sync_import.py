@@ -17,23 +17,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import text
-
-RESULTS = Path(__file__).parent / "results"
-PG_ADMIN = os.environ.get(
-    "POSTMEISTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from bench.common import (
+    BACKENDS,
+    RESULTS,
+    Database,
+    Json,
+    create_database,
+    log,
+    own_peak_rss_mib,
+    run_child,
 )
+
 # Real sha512-crypt hashes (`openssl passwd -6`), so the parser validates them as usual.
-HASH = "$6$benchsaltbenchsa$9lUXo4zp.EkcsFdXpiWCe5mA8FmWU6.9akEvAUH2N6d6CEDDe240xToqY6Fij8dMhbAZJyJkucydAarrDSG6y0"
-ALT_HASH = "$6$benchsaltbenchsa$NcbUU8LjFJffS98IkyUz8hJYERpd5UZr51g2WByMBIxfYiESCBGhGBc2.yWTZ6j2wuqgl1nslMu1ay3vsHlfn/"
+HASH = (
+    "$6$benchsaltbenchsa$"
+    "9lUXo4zp.EkcsFdXpiWCe5mA8FmWU6.9akEvAUH2N6d6CEDDe240xToqY6Fij8dMhbAZJyJkucydAarrDSG6y0"
+)
+ALT_HASH = (
+    "$6$benchsaltbenchsa$"
+    "NcbUU8LjFJffS98IkyUz8hJYERpd5UZr51g2WByMBIxfYiESCBGhGBc2.yWTZ6j2wuqgl1nslMu1ay3vsHlfn/"
+)
 
 
 def make_document(scale: float, *, changed: bool = False) -> bytes:
@@ -58,7 +67,7 @@ def make_document(scale: float, *, changed: bool = False) -> bytes:
     return json.dumps(document).encode()
 
 
-def phase(name: str, url: str, doc_path: str, customer_id: int) -> dict[str, float]:
+def phase(name: str, url: str, doc_path: str, customer_id: int) -> Json:
     """Runs in a child process; prints its own timing as JSON."""
     from postmeister.config import SyncSettings
     from postmeister.db import make_engine, make_session_factory, unit_of_work
@@ -82,58 +91,88 @@ def phase(name: str, url: str, doc_path: str, customer_id: int) -> dict[str, flo
             )
             result = outcome.result
         engine.dispose()
-    return {"seconds": time.perf_counter() - started, "result": result}  # type: ignore[dict-item]
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "result": result, "peak_rss_mib": own_peak_rss_mib()}
 
 
-def _child(name: str, url: str, doc: Path, customer_id: int) -> dict[str, object]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.sync_import", "--phase", name, "--url", url,
-         "--doc", str(doc), "--customer", str(customer_id)],
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
-    )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"phase {name} failed")
-    measured: dict[str, object] = json.loads(output)
-    measured["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is KiB on Linux
-    return measured
-
-
-def _prepare_database(backend: str, workdir: Path, domains: int) -> tuple[str, int, object]:
+def _prepare_database(backend: str, workdir: Path, domains: int) -> tuple[Database, int]:
     from postmeister.db import make_engine, make_session_factory, unit_of_work
     from postmeister.domain.customers.service import create_customer
     from postmeister.domain.domains.service import add_domain
-    from postmeister.store import migrate
 
-    cleanup: object = None
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    else:
-        admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"pm_bench_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-
-        def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-        cleanup = drop
-    migrate(url)
-    engine = make_engine(url)
+    database = create_database(backend, workdir, "sync")
+    engine = make_engine(database.url)
     with unit_of_work(make_session_factory(engine)) as session:
         customer = create_customer(session, name="Bench")
         for d in range(domains):
             add_domain(session, customer_id=customer.id, name=f"d{d:05d}.bench.example")
         customer_id = customer.id
     engine.dispose()
-    return url, customer_id, cleanup
+    return database, customer_id
+
+
+def measure(scale: float, backends: Sequence[str]) -> Json:
+    """Every phase on every backend; the report that `main` writes as JSON."""
+    rows: list[Json] = []
+    with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp:
+        workdir = Path(tmp)
+        base, changed = workdir / "base.json", workdir / "changed.json"
+        base.write_bytes(make_document(scale))
+        changed.write_bytes(make_document(scale, changed=True))
+        entries = sum(
+            len(d["account"]) + len(d["alias"]) for d in json.loads(base.read_bytes()).values()
+        )
+        log(f"document: {entries} entries, {base.stat().st_size / 1e6:.1f} MB")
+        for backend in backends:
+            database, customer_id = _prepare_database(backend, workdir, max(1, int(1000 * scale)))
+            try:
+                parse = _child("parse", database.url, base, customer_id)
+                phases = (("parse", None), ("initial", base), ("noop", base), ("change", changed))
+                for name, doc in phases:
+                    measured = (
+                        parse if doc is None else _child(name, database.url, doc, customer_id)
+                    )
+                    row = {
+                        "backend": backend,
+                        "phase": name,
+                        "seconds": round(float(measured["seconds"]), 2),
+                        "ratio_to_parse": round(
+                            float(measured["seconds"]) / float(parse["seconds"]), 2
+                        ),
+                        "peak_rss_mib": measured["peak_rss_mib"],
+                        "result": measured["result"],
+                    }
+                    rows.append(row)
+                    log(
+                        f"{backend:<11} {name:<8} {row['seconds']:>8} s  "
+                        f"x{row['ratio_to_parse']:<6} {row['peak_rss_mib']:>7} MiB  {row['result']}"
+                    )
+            finally:
+                database.drop()
+    return {
+        "benchmark": "sync_import",
+        "entries": entries,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "max_rss_limit_note": "peak RSS (VmHWM) of each phase's own process",
+        "rows": rows,
+        "self_rss_mib": own_peak_rss_mib(),
+    }
+
+
+def _child(name: str, url: str, doc: Path, customer_id: int) -> Json:
+    measured, peak = run_child(
+        "bench.sync_import",
+        "--phase",
+        name,
+        "--url",
+        url,
+        "--doc",
+        str(doc),
+        "--customer",
+        str(customer_id),
+    )
+    measured["peak_rss_mib"] = peak
+    return measured
 
 
 def main() -> None:
@@ -149,46 +188,7 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.url, args.doc, args.customer)))
         return
 
-    rows: list[dict[str, object]] = []
-    with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp:
-        workdir = Path(tmp)
-        base, changed = workdir / "base.json", workdir / "changed.json"
-        base.write_bytes(make_document(args.scale))
-        changed.write_bytes(make_document(args.scale, changed=True))
-        entries = sum(
-            len(d["account"]) + len(d["alias"]) for d in json.loads(base.read_bytes()).values()
-        )
-        print(f"document: {entries} entries, {base.stat().st_size / 1e6:.1f} MB", file=sys.stderr)
-        for backend in args.backend or ["sqlite", "postgresql"]:
-            url, customer_id, cleanup = _prepare_database(
-                backend, workdir, max(1, int(1000 * args.scale))
-            )
-            try:
-                parse = _child("parse", url, base, customer_id)
-                for name, doc in (("parse", None), ("initial", base), ("noop", base), ("change", changed)):
-                    measured = parse if doc is None else _child(name, url, doc, customer_id)
-                    row = {
-                        "backend": backend,
-                        "phase": name,
-                        "seconds": round(float(measured["seconds"]), 2),  # type: ignore[arg-type]
-                        "ratio_to_parse": round(float(measured["seconds"]) / float(parse["seconds"]), 2),  # type: ignore[arg-type]
-                        "peak_rss_mib": measured["peak_rss_mib"],
-                        "result": measured["result"],
-                    }
-                    rows.append(row)
-                    print(f"{backend:<11} {name:<8} {row['seconds']:>8} s  x{row['ratio_to_parse']:<6} "
-                          f"{row['peak_rss_mib']:>7} MiB  {row['result']}", file=sys.stderr)
-            finally:
-                if callable(cleanup):
-                    cleanup()
-    report = {
-        "benchmark": "sync_import",
-        "entries": entries,
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "max_rss_limit_note": "peak RSS of each phase's own process",
-        "rows": rows,
-        "self_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+    report = measure(args.scale, args.backend or list(BACKENDS))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sync_import.json").write_text(json.dumps(report, indent=2) + "\n")
 

@@ -19,7 +19,13 @@ Conventions that hold for every view, on every dialect:
 - flags are the integers 0 and 1 (never SQL booleans: SQLite has none, and Postfix and
   Dovecot compare them as text);
 - dates are `YYYY-MM-DD` text;
-- a view returns no row for something that does not exist (never a row with NULLs).
+- a view returns no row for something that does not exist (never a row with NULLs);
+- compound views use UNION ALL, never UNION: SQLite cannot push a lookup's `WHERE` into a
+  UNION (it de-duplicates first, scanning every address: 420 ms per RCPT at 1,000,000
+  addresses), but it can into UNION ALL. Duplicates cannot arise in the alias view (a
+  target never repeats and never is the address itself: the services refuse both); in the
+  sender view a login that whitelists its own address appears twice, which Postfix and the
+  milter treat like once.
 """
 
 from __future__ import annotations
@@ -108,7 +114,7 @@ ALIASES = View(
     select="""
 SELECT a.address AS address, t.target AS target
 FROM addresses a JOIN forward_targets t ON t.address_id = a.id
-UNION
+UNION ALL
 SELECT a.address AS address, a.address AS target
 FROM addresses a
 WHERE a.kind = 'mailbox' AND EXISTS (SELECT 1 FROM forward_targets t WHERE t.address_id = a.id)
@@ -183,7 +189,7 @@ SENDER_LOGINS = View(
     select="""
 SELECT a.address AS sender, a.address AS login
 FROM addresses a WHERE a.kind = 'mailbox'
-UNION
+UNION ALL
 SELECT s.pattern AS sender, a.address AS login
 FROM sender_permissions s JOIN addresses a ON a.id = s.address_id
 WHERE a.kind = 'mailbox'

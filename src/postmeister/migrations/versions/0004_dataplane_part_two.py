@@ -51,7 +51,7 @@ WHERE a.kind = 'mailbox'
         "sqlite": """
 SELECT a.address AS address, t.target AS target
 FROM addresses a JOIN forward_targets t ON t.address_id = a.id
-UNION
+UNION ALL
 SELECT a.address AS address, a.address AS target
 FROM addresses a
 WHERE a.kind = 'mailbox' AND EXISTS (SELECT 1 FROM forward_targets t WHERE t.address_id = a.id)
@@ -59,7 +59,7 @@ WHERE a.kind = 'mailbox' AND EXISTS (SELECT 1 FROM forward_targets t WHERE t.add
         "postgresql": """
 SELECT a.address AS address, t.target AS target
 FROM addresses a JOIN forward_targets t ON t.address_id = a.id
-UNION
+UNION ALL
 SELECT a.address AS address, a.address AS target
 FROM addresses a
 WHERE a.kind = 'mailbox' AND EXISTS (SELECT 1 FROM forward_targets t WHERE t.address_id = a.id)
@@ -113,7 +113,7 @@ WHERE a.kind = 'mailbox'
         "sqlite": """
 SELECT a.address AS sender, a.address AS login
 FROM addresses a WHERE a.kind = 'mailbox'
-UNION
+UNION ALL
 SELECT s.pattern AS sender, a.address AS login
 FROM sender_permissions s JOIN addresses a ON a.id = s.address_id
 WHERE a.kind = 'mailbox'
@@ -121,7 +121,7 @@ WHERE a.kind = 'mailbox'
         "postgresql": """
 SELECT a.address AS sender, a.address AS login
 FROM addresses a WHERE a.kind = 'mailbox'
-UNION
+UNION ALL
 SELECT s.pattern AS sender, a.address AS login
 FROM sender_permissions s JOIN addresses a ON a.id = s.address_id
 WHERE a.kind = 'mailbox'
