@@ -134,9 +134,10 @@ def _loaded() -> tuple[Any, ...]:
 # ---------------------------------------------------------------------------- reading
 
 
-def _visible_addresses(actor: Actor):  # type: ignore[no-untyped-def]
+def _visible_addresses(actor: Actor, *, details: bool = True):  # type: ignore[no-untyped-def]
     domains = visible_domains(actor).with_only_columns(Domain.id).scalar_subquery()
-    return select(Address).where(Address.domain_id.in_(domains)).options(*_loaded())
+    statement = select(Address).where(Address.domain_id.in_(domains))
+    return statement.options(*_loaded()) if details else statement
 
 
 def get_address(
@@ -179,12 +180,15 @@ def list_addresses(
     after_id: int | None = None,
     before_id: int | None = None,
     limit: int | None = None,
+    details: bool = True,
 ) -> list[Address]:
     """Visible addresses in id order; `after_id`/`before_id` + `limit` give keyset pages.
 
     With `before_id` the page is the `limit` addresses just before it (still in id order).
+    `details=False` skips loading targets, permissions, autoresponder, domain and usage
+    (five more statements): for callers that only ask whether there is any address.
     """
-    statement = _visible_addresses(actor)
+    statement = _visible_addresses(actor, details=details)
     if kind is not None:
         statement = statement.where(Address.kind == kind)
     if domain is not None:
@@ -244,13 +248,17 @@ def list_address_page(
         page = found[1:] if overflow else found
         more_before = overflow
         more_after = bool(
-            list_addresses(session, actor, after_id=before_id - 1, limit=1, **filters)
+            list_addresses(
+                session, actor, after_id=before_id - 1, limit=1, details=False, **filters
+            )
         )
     else:
         page = found[:size]
         more_after = overflow
         more_before = after_id is not None and bool(
-            list_addresses(session, actor, before_id=after_id + 1, limit=1, **filters)
+            list_addresses(
+                session, actor, before_id=after_id + 1, limit=1, details=False, **filters
+            )
         )
     return AddressPage(addresses=page, more_before=more_before, more_after=more_after)
 
