@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
+from postmeister.api.controller import render
 from postmeister.cli.common import print_json, session_for, settings_for
 from postmeister.domain.access import Actor
 from postmeister.domain.customers.service import get_customer
 from postmeister.domain.sync_sources import service as sources
 from postmeister.errors import InvalidInput
+from postmeister.models import SyncSource
 from postmeister.sync.document import render_document
 from postmeister.sync.export import export_customer
 from postmeister.sync.fetch import FetchFailed, fetch_document
@@ -133,16 +136,11 @@ def source() -> None:
     """Manage a customer's polled sync sources."""
 
 
-def _source_json(session, item) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    return {
-        "id": item.id,
-        "customer_id": item.customer_id,
-        "url": item.url,
-        "interval_seconds": item.interval_seconds,
-        "next_run_at": item.next_run_at,
-        "waiting_for_confirmation": item.pending_document_sha256 is not None,
-        "domains": sources.managed_domains(session, item),
-    }
+def _source_json(session: Session, item: SyncSource) -> dict[str, Any]:
+    """The same document the API shows for a source (domains and recent runs included)."""
+    return render.sync_source(
+        item, sources.managed_domains(session, item), sources.recent_runs(session, item)
+    )
 
 
 @source.command("add")

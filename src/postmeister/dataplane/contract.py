@@ -351,7 +351,3 @@ VIEWS: tuple[View, ...] = (
 # Written BY the data plane (Dovecot's quota dict), read by the controller. A table, not a
 # view, because Dovecot writes it; listed here because it is part of the same contract.
 MAILBOX_USAGE_TABLE = "mailbox_usage"
-
-
-def view_names() -> tuple[str, ...]:
-    return tuple(v.name for v in VIEWS)

@@ -49,14 +49,6 @@ def normalise_domain(value: str, *, field: str = "domain") -> str:
     return alabel
 
 
-def display_domain(alabel: str) -> str:
-    """The Unicode form of an A-label, for people."""
-    try:
-        return idna.decode(alabel)
-    except idna.IDNAError:
-        return alabel
-
-
 def parse_local_part(value: str, *, field: str = "name") -> str:
     """Validate a local part on its own (as the controller API's `name` field is)."""
     local = value.strip()
