@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,18 @@ class PasswordSettings(BaseModel):
     argon2_parallelism: int = 1
 
 
+class AddressSettings(BaseModel):
+    """Limits on what a customer may set on its own addresses.
+
+    `POSTMEISTER_ADDRESSES__MAX_QUOTA_BYTES` (default 10 GiB): the largest mailbox quota a
+    customer may set, and the quota of a mailbox a customer creates without one (through
+    either API dialect or its sync document). Only an admin may set a larger quota or none
+    (unlimited). Until packages carry quota limits this is the one bound.
+    """
+
+    max_quota_bytes: int = Field(default=10 * 2**30, ge=0, le=2**50)
+
+
 class SchedulerSettings(BaseModel):
     enabled: bool = True
     timezone: str = "Europe/Berlin"
@@ -53,7 +65,13 @@ class SchedulerSettings(BaseModel):
 
 
 class SyncSettings(BaseModel):
-    """Basic JSON sync: how documents are fetched and when a document is held back."""
+    """Basic JSON sync: how documents are fetched and when a document is held back.
+
+    A source's poll interval (`interval_seconds`) must lie between `min_interval_seconds`
+    (default 60 s) and `max_interval_seconds` (default 604800 s, 7 days), on every write
+    path (both APIs, the CLI); polling also clamps a stored interval into that range, so a
+    row written before the bound existed cannot overflow the shared polling job.
+    """
 
     timeout_seconds: float = 30.0
     max_document_bytes: int = 64 * 1024 * 1024
@@ -64,7 +82,8 @@ class SyncSettings(BaseModel):
     # and is not restricted.
     allow_private_networks: bool = False
     default_interval_seconds: int = 300
-    min_interval_seconds: int = 60
+    min_interval_seconds: int = Field(default=60, ge=1)
+    max_interval_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=365 * 24 * 3600)
     # A document that would delete more than this share of a source's addresses waits
     # for an operator's confirmation.
     max_delete_share: float = Field(default=0.25, ge=0.0, le=1.0)
@@ -92,6 +111,11 @@ class DataplaneSettings(BaseModel):
     antispam_milter_address: str = "127.0.0.1:10031"
     # rspamd's normal worker, which the antispam milter asks for a verdict.
     rspamd_address: str = "127.0.0.1:11333"
+    # The Postmeister auth policy service (brute-force limits), asked by Dovecot on every login.
+    auth_policy_address: str = "127.0.0.1:10032"
+    # Hosts that log in for others and pass on the client's address (a webmail host): exempt
+    # from the per-address brute-force limits (the per-account limits still hold). CIDR list.
+    trusted_networks: list[IPvAnyNetwork] = Field(default_factory=list)
     # The Dovecot auth socket Postfix uses for SMTP AUTH (Postfix may see it relative to its
     # queue directory; Dovecot needs the absolute path).
     sasl_socket: Path = Path("/var/spool/postfix/private/postmeister-auth")
@@ -109,6 +133,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
+    addresses: AddressSettings = Field(default_factory=AddressSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)

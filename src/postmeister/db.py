@@ -5,18 +5,25 @@ services only `flush()`, and the unit of work commits or rolls back.
 
 SQLite: WAL mode, so that Postfix and Dovecot keep reading while the controller writes,
 and writers start with `BEGIN IMMEDIATE` so that two writers queue on the busy timeout
-instead of failing with a deadlock when a read transaction upgrades to a write.
+instead of failing with a deadlock when a read transaction upgrades to a write. The
+database holds password hashes, so its file is created 0600 before SQLite opens it (SQLite
+gives its -wal and -shm files the database file's mode); `dataplane up` then grants the
+mail servers' group read/write (0660), never anyone else.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -33,10 +40,40 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL; None for other databases and in-memory ones."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 (its directory 0700 if missing) unless it exists.
+
+    An empty file is a valid, empty SQLite database; creating it here rather than letting
+    SQLite do it means the process umask never decides who may read the password hashes.
+    """
+    if path.exists():  # the usual case; also for readers that may not create anything
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, **kwargs)
+    database = sqlite_file(url)
+    if database is not None:
+        create_private_file(database)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -56,7 +93,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            # No transaction: what must run outside one (a migration's PRAGMA foreign_keys)
+            # asks for AUTOCOMMIT, and each statement then commits on its own.
+            return
+        mode = options.get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
@@ -83,3 +125,35 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Itera
         raise
     finally:
         session.close()
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A point in time: stored in UTC, always read back as an aware datetime in UTC.
+
+    The one column type for every timestamp, so no caller has to patch what a database
+    returns. SQLite has no time zones (SQLAlchemy stores the wall-clock digits and drops the
+    offset), so values are converted to UTC before they are written: an aware time in
+    another zone would otherwise be stored as the wrong instant. PostgreSQL stores
+    `timestamptz` and returns it in the session's zone; both come back as UTC here. A naive
+    datetime is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone (UTC)")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)

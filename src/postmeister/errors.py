@@ -1,7 +1,7 @@
 """Domain errors: facts about the request, named after what is true, with no HTTP in them.
 
-Each API dialect maps these classes to its own error format in one table
-(`api/controller/problems.py`, `api/hosting/errors.py`).
+One table maps these classes to HTTP statuses (`api/errors.py`); each API dialect only
+formats the result (`api/controller/problems.py`, `api/hosting/errors.py`).
 """
 
 from __future__ import annotations

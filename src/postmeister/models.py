@@ -13,7 +13,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +23,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from postmeister.db import UtcDateTime
 
 # Deterministic constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -39,18 +40,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# Tables whose integer ids are generated: on SQLite, AUTOINCREMENT so that the id of a
+# deleted row is never handed out again (without it SQLite reuses the largest id once that
+# row is gone), and a stale id never names a newer object. PostgreSQL's sequences never
+# reuse ids anyway. Migration 0006 rebuilt the existing SQLite tables this way.
+GENERATED_IDS = {"sqlite_autoincrement": True}
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 class Timestamped:
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.current_timestamp()
+        UtcDateTime, default=_now, server_default=func.current_timestamp()
     )
 
 
 class Customer(Timestamped, Base):
     __tablename__ = "customers"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -71,13 +80,17 @@ class Package(Timestamped, Base):
     max_addresses: Mapped[int | None] = mapped_column(Integer)
 
     customer: Mapped[Customer] = relationship(back_populates="packages")
-    __table_args__ = (UniqueConstraint("customer_id", "name", name="uq_packages_customer_name"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "name", name="uq_packages_customer_name"),
+        GENERATED_IDS,
+    )
 
 
 class Domain(Timestamped, Base):
     """A mail domain. `name` is the IDNA A-label in lowercase; `display_name` is as entered."""
 
     __tablename__ = "domains"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Denormalised from the package so that tenant scoping is one indexed comparison.
@@ -99,6 +112,7 @@ class Address(Timestamped, Base):
     """One email address: a mailbox (stores mail) or a forward (only forwards)."""
 
     __tablename__ = "addresses"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
@@ -113,7 +127,7 @@ class Address(Timestamped, Base):
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     submission_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True),
+        UtcDateTime,
         default=_now,
         onupdate=_now,
         server_default=func.current_timestamp(),
@@ -162,6 +176,7 @@ class AppPassword(Timestamped, Base):
     """An extra, revocable password for one mailbox (one per device/application)."""
 
     __tablename__ = "app_passwords"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     address_id: Mapped[int] = mapped_column(
@@ -171,7 +186,7 @@ class AppPassword(Timestamped, Base):
     application: Mapped[str] = mapped_column(String(200))
     # Hash of a high-entropy secret, in a form the data plane can match by equality.
     secret_hash: Mapped[str] = mapped_column(String(256), unique=True)
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_used_ip: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -188,7 +203,7 @@ class Autoresponder(Base):
     activates: Mapped[dt.date | None] = mapped_column(Date)
     expires: Mapped[dt.date | None] = mapped_column(Date)
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True),
+        UtcDateTime,
         default=_now,
         onupdate=_now,
         server_default=func.current_timestamp(),
@@ -209,6 +224,7 @@ class SyncSource(Timestamped, Base):
     """A customer's Basic JSON document URL, polled by the scheduler."""
 
     __tablename__ = "sync_sources"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -218,7 +234,7 @@ class SyncSource(Timestamped, Base):
     interval_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(128))
-    next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # A held-back document (mass deletion) waits for an operator's confirmation: `pending`
     # names the document that was held, `confirmed` the one the operator allowed.
     pending_document_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -229,14 +245,15 @@ class SyncRun(Base):
     """The recorded outcome of one sync attempt."""
 
     __tablename__ = "sync_runs"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("sync_sources.id", ondelete="CASCADE"), index=True
     )
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     result: Mapped[str] = mapped_column(
         String(32)
     )  # applied | unchanged | rejected | failed | held
@@ -250,6 +267,7 @@ class ApiToken(Timestamped, Base):
     """A bearer token. Only the SHA-256 of the (256-bit random) secret is stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = GENERATED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(
@@ -262,7 +280,7 @@ class ApiToken(Timestamped, Base):
     domain_limited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
-    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     domains: Mapped[list[ApiTokenDomain]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -288,7 +306,7 @@ class JobLock(Base):
     __tablename__ = "job_state"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 Index("ix_addresses_domain_address", Address.domain_id, Address.address)

@@ -11,7 +11,7 @@ from postmeister.api.app import create_app
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory, unit_of_work
 from postmeister.domain.tokens.service import any_token_exists, create_token
-from postmeister.store import migrate
+from postmeister.store import create_data_dir, migrate
 from postmeister.tls import ensure_self_signed, fingerprint
 
 log = logging.getLogger("postmeister")
@@ -30,7 +30,7 @@ def bootstrap_admin_token(settings: Settings) -> str | None:
 
 
 def run(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_data_dir(settings.data_dir)
     migrate(settings.resolved_database_url)
     secret = bootstrap_admin_token(settings)
     if secret is not None:

@@ -1,13 +1,25 @@
-"""Schema management: Alembic migrations, run programmatically."""
+"""Where the data lives: the data folder, and the schema (Alembic migrations, run
+programmatically).
+
+File modes (the database holds password hashes): the data folder is created 0700 and an
+SQLite database 0600 with its -wal/-shm files (`postmeister.db`). `dataplane up` then gives
+the mail servers' group (`POSTMEISTER_DATAPLANE__SQLITE_GROUP`) what a WAL reader needs: the
+database's folder 2770 (setgid, so new -wal/-shm files keep the group) and the files 0660.
+Nobody else gets anything. `migrate` also takes the "other" bits off the files of a
+database created before these modes (the group's bits stay).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-from postmeister.db import normalise_url
+from postmeister.db import normalise_url, sqlite_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,6 +31,29 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def create_data_dir(path: Path) -> None:
+    """The data folder (database, TLS key, bootstrap files): 0700 when created here; an
+    existing folder keeps its mode (an operator may have set it up on purpose)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def migrate(url: str) -> None:
     """Bring the schema at `url` up to the newest revision (idempotent)."""
     command.upgrade(alembic_config(url), "head")
+    database = sqlite_file(url)
+    if database is not None:
+        _drop_other_access(database)
+
+
+def _drop_other_access(database: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        file = Path(f"{database}{suffix}")
+        try:
+            info = file.lstat()
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISREG(info.st_mode) and mode & 0o007:
+            # Another user's file is not ours to change: the operator's call.
+            with contextlib.suppress(PermissionError):
+                os.chmod(file, mode & ~0o007)

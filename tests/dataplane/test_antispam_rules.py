@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from postmeister.dataplane.antispam import (
+from postmeister.dataplane.milter.antispam import (
     OTHER_POLICY_REPLY,
     REJECT_REPLY,
     Edits,
@@ -81,3 +81,26 @@ def test_recipients_are_looked_up_in_canonical_form() -> None:
     # Unknown (Postfix refused it already) or garbled: the strictest policy.
     assert lookup_policy(policies.get, "ghost@example.org") == "reject"
     assert lookup_policy({"odd@example.org": "bogus"}.get, "odd@example.org") == "reject"
+
+
+def test_idn_recipients_find_their_own_policy_not_the_default() -> None:
+    # IDNA 2008: straße is xn--strae-oqa, never strasse (which IDNA 2003 would give).
+    policies = {"ceo@xn--strae-oqa.example": "none", "ceo@strasse.example": "subject-rewrite"}
+    for spelling in (
+        "<ceo@straße.example>",
+        "<CEO@STRAßE.EXAMPLE>",
+        "<ceo@xn--strae-oqa.example>",
+        "<Ceo@XN--STRAE-OQA.example>",
+    ):
+        address = normalise_recipient(spelling)
+        assert address == "ceo@xn--strae-oqa.example"
+        assert lookup_policy(policies.get, address) == "none"
+    assert lookup_policy(policies.get, "ceo@strasse.example") == "subject-rewrite"
+    greek = {"boss@xn--0xaajbq.example": "none"}  # σοφος.example, final sigma
+    assert normalise_recipient("<boss@σοφος.example>") == "boss@xn--0xaajbq.example"
+    assert lookup_policy(greek.get, "boss@xn--0xaajbq.example") == "none"
+
+
+def test_a_recipient_without_canonical_form_is_not_looked_up() -> None:
+    assert normalise_recipient("<\u212aate@strasse.example>") is None
+    assert normalise_recipient("<ceo@exa..mple>") is None

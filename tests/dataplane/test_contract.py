@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister import models as m
-from postmeister.dataplane.contract import MAILBOX_USAGE_TABLE, VIEWS, View
+from postmeister.dataplane.contract import MAILBOX_USAGE_TABLE, SENDER_LOOKUP, VIEWS, View
+from postmeister.dataplane.milter.lookups import MAY_SEND_AS, POLICY_OF
 from postmeister.dataplane.render.dovecot import (
     APP_PASSDB_QUERY,
     DICT_MAPS,
@@ -101,7 +102,7 @@ def rows(
 D = "xn--mller-kva.example"
 SIEVE_REQUIRE = 'require ["date", "fileinto", "mailbox", "relational", "vacation"];\n'
 EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
-    "dataplane_v1_domains": (("domain",), {(D,)}),
+    "dataplane_v1_domains": (("domain",), {(D,)}),  # customer_id: test_sender_tenancy
     "dataplane_v1_mailboxes": (
         ("address", "domain", "local_part", "quota_bytes"),
         {
@@ -250,3 +251,15 @@ def test_every_query_reads_only_contract_views() -> None:
         assert " addresses" not in query and " domains " not in query, query
     for postfix_map in MAPS:
         assert postfix_map.view.name in postfix_map.query
+
+
+def test_postfix_and_the_milter_ask_the_one_sender_lookup() -> None:
+    """The envelope check and the header check are one statement (issue 10: a second copy
+    of a rule drifts); only the milter's login filter is added."""
+    (sender_map,) = [mp for mp in MAPS if mp.parameter == "smtpd_sender_login_maps"]
+    assert sender_map.query == SENDER_LOOKUP.format(address="'%u@%d'", domain="'%d'")
+    assert MAY_SEND_AS.startswith(SENDER_LOOKUP)
+    names = {v.name for v in VIEWS}
+    for query in (MAY_SEND_AS, POLICY_OF):
+        assert any(name in query for name in names), query
+        assert " addresses" not in query and " sender_permissions" not in query, query

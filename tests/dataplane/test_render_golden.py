@@ -13,16 +13,19 @@ import pytest
 
 from postmeister.dataplane.render import render_site
 from postmeister.dataplane.render.model import (
+    AuthPolicy,
     Endpoint,
     Instance,
     PostgresDatabase,
     Site,
     SqliteDatabase,
+    StackLayout,
     Tls,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("POSTMEISTER_UPDATE_GOLDEN") == "1"
+NONCE = "0123456789abcdef0123456789abcdef"
 
 
 def operator_site(**overrides: object) -> Site:
@@ -39,27 +42,31 @@ def operator_site(**overrides: object) -> Site:
         "sasl_socket": Path("/var/spool/postfix/private/postmeister-auth"),
         "postfix_sasl_path": "private/postmeister-auth",
         "tls": Tls(Path("/etc/ssl/mail.pem"), Path("/etc/ssl/private/mail.key")),
+        "auth_policy": AuthPolicy(Endpoint("127.0.0.1", 10032), hash_nonce=NONCE),
     }
     values.update(overrides)
     return Site(**values)  # type: ignore[arg-type]
 
 
 def instance_site() -> Site:
-    root = Path("/srv/stack")
+    layout = StackLayout(Path("/srv/stack"))
     instance = Instance(
-        root=root, listen="127.0.0.1", smtp_port=10025, submission_port=10587, imap_port=10143
+        layout=layout, listen="127.0.0.1", smtp_port=10025, submission_port=10587, imap_port=10143
     )
     return operator_site(
-        config_dir=root / "etc",
-        mail_root=root / "mail",
+        config_dir=layout.etc,
+        mail_root=layout.mail_root,
         mail_uid=999,
         hostname="mail.postmeister.test",
         lmtp=Endpoint("127.0.0.1", 10024),
         milter=Endpoint("127.0.0.1", 10029),
-        sasl_socket=instance.dovecot_base / "auth-postfix",
-        postfix_sasl_path=str(instance.dovecot_base / "auth-postfix"),
-        tls=Tls(root / "tls" / "cert.pem", root / "tls" / "key.pem"),
+        sasl_socket=layout.sasl_socket,
+        postfix_sasl_path=str(layout.sasl_socket),
+        tls=layout.tls,
         instance=instance,
+        auth_policy=AuthPolicy(
+            Endpoint("127.0.0.1", 10032), hash_nonce=NONCE, trusted_networks=("127.0.0.1/32",)
+        ),
     )
 
 
@@ -89,11 +96,13 @@ def test_rendered_files_match_golden_files(case: str) -> None:
         assert content == on_disk[path], f"{case}/{path} differs from its golden file"
 
 
-def test_database_password_files_are_marked_secret() -> None:
+def test_files_with_a_password_or_the_hash_nonce_are_marked_secret() -> None:
     files = render_site(CASES["postgresql-operator"])
     with_password = {f.path for f in files if "s3cret" in f.content}
     assert with_password, "the PostgreSQL password must reach Postfix and Dovecot"
-    assert with_password == {f.path for f in files if f.secret}
+    with_nonce = {f.path for f in files if NONCE in f.content}
+    assert with_nonce == {"dovecot/postmeister-auth-policy.conf.ext"}
+    assert with_password | with_nonce == {f.path for f in files if f.secret}
 
 
 def _service_block(conf: str, name: str) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.config import PasswordSettings, Settings
+from postmeister.dataplane.render.model import StackLayout
 from postmeister.db import make_engine, make_session_factory
 from postmeister.domain.passwords.generator import generate_password
 from postmeister.store import migrate
@@ -69,12 +70,7 @@ def dataplane_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
 
 
 def stack_pids(root: Path) -> dict[str, int]:
-    files = {
-        "postfix": root / "postfix" / "queue" / "pid" / "master.pid",
-        "dovecot": root / "run" / "dovecot" / "master.pid",
-        "milter": root / "run" / "milter.pid",
-        "rspamd": root / "run" / "rspamd" / "rspamd.pid",
-    }
+    files = StackLayout(root).pid_files()
     return {name: int(path.read_text().split()[0]) for name, path in files.items()}
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from postmeister.dataplane.render.model import StackLayout
 from postmeister.db import make_engine
 from postmeister.store import migrate
 from tests.e2e.conftest import Stack, alive, shared_tmp_dir, start_stack
@@ -175,7 +176,7 @@ def test_outage_answers_4xx_and_queued_mail_arrives_after_recovery(
                             retry_subject, timeout=RECOVERY_SECONDS)  # fmt: skip
     assert wait_for_subject(stack.ports["imap"], account.address, account.password,
                             queued_subject, timeout=RECOVERY_SECONDS)  # fmt: skip
-    log = (stack.root / "log" / "postfix.log").read_text()
+    log = (StackLayout(stack.root).log_dir / "postfix.log").read_text()
     assert "status=bounced" not in log
     with capsys.disabled():
         print(f"\nPostgreSQL back: SMTP accepted again after {accepted_after:.1f} s "

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from postmeister import models as m
+from postmeister.config import AddressSettings
 from tests.e2e import hosting
 from tests.e2e.conftest import Stack
 from tests.e2e.mail import (
@@ -26,6 +27,11 @@ from tests.e2e.mail import (
 pytestmark = pytest.mark.e2e
 
 SENDER = "someone@sender.example"
+
+
+# Room again: the most a customer may give a mailbox (POSTMEISTER_ADDRESSES__MAX_QUOTA_BYTES);
+# only an admin may make it unlimited.
+ROOM = AddressSettings().max_quota_bytes
 
 
 def fill(stack: Stack, box: hosting.Mailbox, *, size: int = 4000) -> str:
@@ -86,7 +92,7 @@ def test_a_full_mailbox_is_refused_at_rcpt_time_with_552(stack: Stack) -> None:
     assert codes == {box.address: 552}
     assert reply is None
 
-    hosting.set_quota(stack, box.id, None)
+    hosting.set_quota(stack, box.id, ROOM)
     codes, reply = send_raw(stack.ports["smtp"], sender=SENDER, recipients=[box.address], raw=raw)
     assert codes == {box.address: 250} and reply is not None and reply[0] == 250
 
@@ -138,7 +144,7 @@ def test_mail_to_an_alias_of_a_full_mailbox_is_deferred_not_bounced(stack: Stack
     assert fetch_messages(stack.ports["imap"], sender.address, sender.password) == []
 
     # Room again: the queued message is delivered on the next attempt.
-    hosting.set_quota(stack, box.id, None)
+    hosting.set_quota(stack, box.id, ROOM)
     subprocess.run(
         ["postqueue", "-c", str(stack.root / "etc" / "postfix"), "-i", mine[0]["queue_id"]],
         check=True,

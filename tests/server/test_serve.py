@@ -152,3 +152,31 @@ def test_token_cli_scopes(server: Server) -> None:
     past = cli("token", "create", "--customer", cid, "--expires", "2001-01-01", env=server.env)
     assert past.returncode == 1
     assert "past" in past.stderr
+
+
+def test_malformed_bodies_to_the_real_server_are_4xx_without_a_traceback(server: Server) -> None:
+    """Issue 10, findings 7 and 8, through uvicorn itself: authenticate first, never a 5xx,
+    the security headers on every answer, and /docs with its assets served locally."""
+    admin = {"Authorization": f"Bearer {server.admin_token}"}
+    deep = b"[" * 2000 + b"]" * 2000
+    huge = b'{"name": ' + b"9" * 5000 + b"}"
+    with httpx.Client(verify=str(server.cert), base_url=server.url) as client:
+        for path, kind in (
+            ("/mail/account/", "application/json"),
+            ("/sync/sources/", "application/json"),
+            ("/email-addresses", "application/vnd.api+json"),
+        ):
+            for body in (deep, huge):
+                anonymous = client.post(path, content=body, headers={"Content-Type": kind})
+                assert anonymous.status_code == 401, anonymous.text
+                known = client.post(path, content=body, headers={**admin, "Content-Type": kind})
+                assert known.status_code == 400, known.text
+                for response in (anonymous, known):
+                    assert "Traceback" not in response.text
+                    assert response.headers["x-content-type-options"] == "nosniff"
+                    assert response.headers["cache-control"] == "no-store"
+                    assert response.headers["strict-transport-security"] == "max-age=31536000"
+        docs = client.get("/docs")
+        assert docs.status_code == 200
+        assert "https://" not in docs.text
+        assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import socket
 import threading
+from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
 import pytest
 
-from postmeister.sync.fetch import MAX_REDIRECTS, FetchFailed, FetchResult, fetch_document
+from postmeister.sync.fetch import (
+    MAX_REDIRECTS,
+    FetchFailed,
+    FetchResult,
+    address_refusal,
+    fetch_document,
+)
 from tests.support.docserver import DOCUMENT, DocumentServer, Reply
 from tests.support.processes import free_port
 from tests.support.tls import TestPki, make_test_pki
@@ -269,3 +277,198 @@ def test_unreadable_ca_bundle_is_reported(tmp_path: Path) -> None:
             timeout=1.0,
             max_bytes=LIMIT,
         )
+
+
+# --- addresses: resolved once, checked, and connected to (finding 8 of issue 10) -------------
+
+NAME = "docs.test"
+
+
+class FakeDns:
+    """Answers for NAME from a script (the last answer repeats); every other host, including
+    the IP literals the client connects to, goes to the real resolver. Counts the lookups."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.lookups = 0
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: object, port: object, *args: object, **kwargs: object) -> object:
+            if host != NAME:
+                return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+            answer = self.answers[min(self.lookups, len(self.answers) - 1)]
+            self.lookups += 1
+            return [
+                (
+                    socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                    socket.SOCK_STREAM,
+                    socket.IPPROTO_TCP,
+                    "",
+                    (ip, port, 0, 0) if ":" in ip else (ip, port),
+                )
+                for ip in answer
+            ]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def named_server(tmp_path: Path) -> Iterator[tuple[DocumentServer, TestPki]]:
+    """A document server on 127.0.0.1 whose certificate names only NAME."""
+    named = make_test_pki(tmp_path / "named", hosts=(NAME,))
+    srv = DocumentServer(named.server_context())
+    srv.routes["/sync.json"] = conditional
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv, named
+    finally:
+        srv.stopping.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+
+
+def named_url(srv: DocumentServer) -> str:
+    return f"https://{NAME}:{srv.server_address[1]}/sync.json"
+
+
+def test_the_connection_goes_to_the_resolved_address_not_to_a_later_answer(
+    named_server: tuple[DocumentServer, TestPki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv, named = named_server
+    port = srv.server_address[1]
+    # The name's answer changes right after the first lookup; a decoy listens there.
+    dns = FakeDns(monkeypatch, ["127.0.0.1"], ["127.0.0.3"])
+    with socket.socket() as decoy:
+        decoy.bind(("127.0.0.3", port))
+        decoy.listen()
+        decoy.settimeout(0.2)
+        result = fetch(named_url(srv), named)
+        with pytest.raises(TimeoutError):
+            decoy.accept()  # nobody came to the later answer
+    assert result.body == DOCUMENT
+    assert result.url == named_url(srv)  # shown with the name, not the address
+    assert dns.lookups == 1
+    (_path, headers) = srv.requests[0]
+    assert headers.get("Host") == f"{NAME}:{port}"
+
+
+def test_a_pinned_address_still_verifies_the_certificate_against_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: DocumentServer, pki: TestPki
+) -> None:
+    # `server` presents a certificate for 127.0.0.1 and localhost, not for NAME.
+    FakeDns(monkeypatch, ["127.0.0.1"])
+    reason = fails(f"https://{NAME}:{server.server_address[1]}/sync.json", pki)
+    assert reason.startswith(f"the TLS certificate of {NAME} is not trusted")
+    assert f"certificate is not valid for '{NAME}'" in reason
+    assert server.requests == []
+
+
+def test_a_rebinding_name_cannot_reach_a_refused_address(
+    named_server: tuple[DocumentServer, TestPki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv, named = named_server
+    port = srv.server_address[1]
+    # Public at the check, loopback (where the server is) at any later lookup.
+    dns = FakeDns(monkeypatch, ["93.184.215.14"], ["127.0.0.1"])
+    connected: list[tuple[str, int]] = []
+    real_connect = socket.create_connection
+
+    def create_connection(address: tuple[str, int], *args: object, **kwargs: object) -> object:
+        connected.append(address)
+        if address[0] == "93.184.215.14":  # no test reaches out to the internet
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real_connect(address, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    with pytest.raises(FetchFailed) as caught:
+        fetch_document(
+            named_url(srv),
+            etag=None,
+            last_modified=None,
+            ca_bundle=named.ca_cert,
+            timeout=2.0,
+            max_bytes=LIMIT,
+            allow_private_networks=False,
+        )
+    assert caught.value.reason == f"{NAME} refused the connection to port {port}"
+    assert connected == [("93.184.215.14", port)]
+    assert dns.lookups == 1
+    assert srv.requests == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (["127.0.0.1"], "a loopback address"),
+        (["93.184.215.14", "10.0.0.7"], "a private-network address"),  # one bad answer is enough
+        (["64:ff9b::7f00:1"], "it leads to 127.0.0.1, a loopback address"),
+        (["::ffff:127.0.0.1"], "it leads to 127.0.0.1, a loopback address"),
+        (["2002:a00:1::1"], "it leads to 10.0.0.1, a private-network address"),
+        (["::127.0.0.1"], "a deprecated IPv4-compatible IPv6 address"),
+    ],
+)
+def test_names_resolving_to_a_refused_address_are_refused_before_connecting(
+    named_server: tuple[DocumentServer, TestPki],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: list[str],
+    reason: str,
+) -> None:
+    srv, named = named_server
+    FakeDns(monkeypatch, answer)
+    with pytest.raises(FetchFailed) as caught:
+        fetch_document(
+            named_url(srv),
+            etag=None,
+            last_modified=None,
+            ca_bundle=named.ca_cert,
+            timeout=2.0,
+            max_bytes=LIMIT,
+            allow_private_networks=False,
+        )
+    refused = ipaddress.ip_address(answer[-1])
+    assert caught.value.reason.startswith(
+        f"{NAME} resolves to the non-public address {refused} ({reason}); sync sources must"
+    )
+    assert srv.requests == []
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("93.184.215.14", None),
+        ("2606:4700:4700::1111", None),
+        ("64:ff9b::5db8:d70e", None),  # NAT64 of a public IPv4 address
+        ("2002:5db8:d70e::1", None),  # 6to4 of a public IPv4 address
+        ("0.0.0.0", "the unspecified address"),  # noqa: S104
+        ("::", "the unspecified address"),
+        ("127.0.0.2", "a loopback address"),
+        ("::1", "a loopback address"),
+        ("10.1.2.3", "a private-network address"),
+        ("172.16.0.1", "a private-network address"),
+        ("192.168.1.1", "a private-network address"),
+        ("100.64.0.1", "an address that is not globally routable"),  # carrier-grade NAT
+        ("169.254.169.254", "a link-local address"),  # cloud metadata
+        ("fe80::1", "a link-local address"),
+        ("fd00::1", "a private-network address"),
+        ("224.0.1.1", "a multicast address"),
+        ("239.255.255.250", "a multicast address"),
+        ("ff0e::1", "a multicast address"),
+        ("240.0.0.1", "a private-network address"),
+        ("255.255.255.255", "a private-network address"),
+        ("64:ff9b::a00:1", "it leads to 10.0.0.1, a private-network address"),
+        ("64:ff9b::a9fe:a9fe", "it leads to 169.254.169.254, a link-local address"),
+        ("64:ff9b:1::a00:1", "a local-use NAT64 address"),
+        ("::ffff:10.0.0.1", "it leads to 10.0.0.1, a private-network address"),
+        ("::ffff:0:7f00:1", "it leads to 127.0.0.1, a loopback address"),
+        ("::10.0.0.1", "a deprecated IPv4-compatible IPv6 address"),
+        ("::8.8.8.8", "a deprecated IPv4-compatible IPv6 address"),
+        ("2002:7f00:1::", "it leads to 127.0.0.1, a loopback address"),
+        ("2002:e000:0101::", "it leads to 224.0.1.1, a multicast address"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "a Teredo tunnel address"),
+        ("2001:db8::1", "a private-network address"),  # documentation
+    ],
+)
+def test_address_policy(address: str, reason: str | None) -> None:
+    assert address_refusal(ipaddress.ip_address(address)) == reason

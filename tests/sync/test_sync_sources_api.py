@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.config import Settings
+from postmeister.db import unit_of_work
+from postmeister.domain.sync_sources.service import poll_interval
+from postmeister.models import SyncRun, SyncSource
+from postmeister.sync import service as sync_service
+from postmeister.sync.fetch import fetch_document
 from tests.support.docserver import DocumentServer, Reply
 from tests.support.factories import Tenant, make_tenant, make_token
 from tests.support.snapshot import snapshot
@@ -132,6 +141,11 @@ def test_sources_are_invisible_to_other_customers_and_domain_limited_tokens(
         ({"url": "http://example.com/a.json"}, "url"),
         ({"url": "not a url at all"}, "url"),
         ({"url": "https://example.com/a.json", "interval_seconds": 0}, "interval_seconds"),
+        # Finding 5 of issue 10: these overflowed the shared polling job (or gave a 500).
+        ({"url": "https://example.com/a.json", "interval_seconds": 604_801}, "interval_seconds"),
+        ({"url": "https://example.com/a.json", "interval_seconds": 10**15}, "interval_seconds"),
+        ({"url": "https://example.com/a.json", "interval_seconds": 2**63}, "interval_seconds"),
+        ({"url": "https://example.com/a.json", "interval_seconds": -(2**63)}, "interval_seconds"),
         ({"url": "https://example.com/a.json", "colour": "red"}, "colour"),
         ({"url": 5}, "url"),
     ],
@@ -165,3 +179,132 @@ def test_admin_must_name_the_customer(
     )
     assert named.status_code == 201
     assert named.json()["customer_id"] == alice.customer_id
+
+
+def test_the_interval_range_is_named_and_its_ends_are_accepted(
+    client: TestClient, alice: Tenant
+) -> None:
+    for seconds in (1, 604_800):  # min_interval_seconds is 1 in these tests; 7 days is the max
+        created = client.post(
+            "/sync/sources/",
+            json={"url": "https://x.example/a.json", "interval_seconds": seconds},
+            headers=alice.auth,
+        )
+        assert created.status_code == 201, created.text
+    refused = client.post(
+        "/sync/sources/",
+        json={"url": "https://x.example/a.json", "interval_seconds": 10**15},
+        headers=alice.auth,
+    )
+    (error,) = refused.json()["errors"]
+    assert "between 1 and 604800 seconds" in error["message"]
+
+
+# --- one source's failure never keeps the others from running (finding 5 of issue 10) -------
+
+
+def _source(sessions: sessionmaker[Session], tenant: Tenant, url: str, interval: int) -> int:
+    """A source row written directly, as one stored before the interval bound existed."""
+    with unit_of_work(sessions) as session:
+        source = SyncSource(customer_id=tenant.customer_id, url=url, interval_seconds=interval)
+        session.add(source)
+        session.flush()
+        return source.id
+
+
+def _runs(sessions: sessionmaker[Session], source_id: int) -> list[SyncRun]:
+    with sessions() as session:
+        return list(session.scalars(select(SyncRun).where(SyncRun.source_id == source_id)))
+
+
+def _document(domain: str, name: str) -> bytes:
+    return json.dumps({domain: {"account": [{"name": name, "password": MD5}]}}).encode()
+
+
+def test_sources_that_fail_in_any_way_do_not_keep_the_others_from_running(
+    client: TestClient,
+    alice: Tenant,
+    bob: Tenant,
+    sessions: sessionmaker[Session],
+    server: DocumentServer,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: Engine,
+) -> None:
+    carol = make_tenant(sessions, name="Third", domain="third.example")
+    server.routes["/alice.json"] = lambda _h: Reply(body=_document("example.com", "alice"))
+    server.routes["/carol.json"] = lambda _h: Reply(body=_document("third.example", "carol"))
+    server.routes["/bob.json"] = lambda _h: Reply(body=_document("other.example", "bob"))
+    # Sources are polled in id order; the failing ones come first.
+    bug = _source(sessions, bob, server.url("/bug.json"), 60)
+    db_error = _source(sessions, bob, server.url("/bob.json"), 60)
+    # Stored before the bound: 10**15 s overflowed every tick (PostgreSQL's INTEGER column
+    # cannot hold it; its largest value is the worst case there).
+    huge = 10**15 if engine.dialect.name == "sqlite" else 2**31 - 1
+    unbounded = _source(sessions, carol, server.url("/carol.json"), huge)
+    good = _source(sessions, alice, server.url("/alice.json"), 60)
+
+    real_fetch = fetch_document
+    real_sync = sync_service.sync_document
+
+    def fetch_with_a_bug(url: str, **kwargs: Any) -> Any:
+        if url.endswith("/bug.json"):
+            raise RuntimeError("a bug in the fetcher")
+        return real_fetch(url, **kwargs)
+
+    def sync_with_a_broken_row(session: Session, **kwargs: Any) -> Any:
+        if kwargs["source"].id == db_error:
+            raise OperationalError("UPDATE sync_sources ...", {}, Exception("disk I/O error"))
+        return real_sync(session, **kwargs)
+
+    monkeypatch.setattr(sync_service, "fetch_document", fetch_with_a_bug)
+    monkeypatch.setattr(sync_service, "sync_document", sync_with_a_broken_row)
+    outcomes = client.app.state.scheduler.run_due(force=True)  # type: ignore[attr-defined]
+    assert ("sync-sources", "ran") in [(o.name, o.outcome) for o in outcomes]
+
+    for failed, kind in ((bug, "RuntimeError"), (db_error, "OperationalError")):
+        (run,) = _runs(sessions, failed)
+        assert run.result == "failed"
+        assert json.loads(run.errors or "[]") == [
+            f"the sync failed inside the controller ({kind}); the operator's log has the details"
+        ]
+    for ran in (unbounded, good):
+        assert [r.result for r in _runs(sessions, ran)] == ["applied"]
+    assert client.get("/mail/account/alice@example.com/", headers=alice.auth).status_code == 200
+    assert client.get("/mail/account/carol@third.example/", headers=carol.auth).status_code == 200
+    assert client.get("/mail/account/bob@other.example/", headers=bob.auth).status_code == 404
+    with sessions() as session:
+        source = session.get(SyncSource, unbounded)
+        assert source is not None and source.next_run_at is not None
+        (run,) = _runs(sessions, unbounded)
+        # Polled again within the bound (7 days), not never / not an overflow.
+        assert source.next_run_at - run.started_at == dt.timedelta(days=7)
+
+
+def test_a_source_that_cannot_be_claimed_is_recorded_and_the_others_still_run(
+    client: TestClient,
+    alice: Tenant,
+    bob: Tenant,
+    sessions: sessionmaker[Session],
+    server: DocumentServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server.routes["/alice.json"] = lambda _h: Reply(body=_document("example.com", "alice"))
+    broken = _source(sessions, bob, server.url("/bob.json"), 61)
+    good = _source(sessions, alice, server.url("/alice.json"), 60)
+    real_interval = poll_interval
+
+    def interval_failing_on_one_row(seconds: int, settings: Any) -> dt.timedelta:
+        if seconds == 61:
+            raise OverflowError("date value out of range")
+        return real_interval(seconds, settings)
+
+    monkeypatch.setattr(sync_service, "poll_interval", interval_failing_on_one_row)
+    client.app.state.scheduler.run_due(force=True)  # type: ignore[attr-defined]
+    (run,) = _runs(sessions, broken)
+    assert run.result == "failed"
+    assert "(OverflowError)" in (run.errors or "")
+    with sessions() as session:
+        row = session.get(SyncSource, broken)
+        assert row is not None and row.next_run_at is None  # still due: tried next tick
+    assert [r.result for r in _runs(sessions, good)] == ["applied"]
+    assert [path for path, _headers in server.requests] == ["/alice.json"]

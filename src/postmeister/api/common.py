@@ -1,4 +1,4 @@
-"""Request plumbing shared by both dialects: body reading, auth, the unit of work.
+"""Request plumbing shared by both dialects: body decoding, auth, the unit of work.
 
 Nothing here knows a business rule; it turns HTTP into arguments for the services.
 """
@@ -9,11 +9,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from postmeister.api.errors import MalformedBody
 from postmeister.config import Settings
 from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
@@ -21,19 +22,9 @@ from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.tokens.service import authenticate
 from postmeister.errors import FieldProblem, InvalidInput, Unauthenticated
 
-
-class MalformedBody(Exception):
-    """The body could not be read as the declared media type (an HTTP-level fault)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class UnsupportedMediaType(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+# No request of either dialect nests deeper than a few levels; 32 leaves room for `meta`.
+MAX_JSON_DEPTH: Final = 32
+_ACTOR_KEY: Final = "postmeister.actor"
 
 
 @dataclass
@@ -57,22 +48,77 @@ def transaction(request: Request) -> Iterator[Session]:
 
 
 def current_actor(request: Request) -> Actor:
-    """Resolve the bearer token; every API route depends on this."""
+    """The caller, from `Authorization: Bearer TOKEN`; every API route depends on this.
+
+    Resolved once per request: `routing.AuthenticatedRoute` calls it before the body is read,
+    so that nobody without a token reaches the body parser, and the route's own dependency
+    then gets the same actor without a second lookup."""
+    cached = request.scope.get(_ACTOR_KEY)
+    if isinstance(cached, Actor):
+        return cached
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("send an API token as 'Authorization: Bearer TOKEN'")
     with unit_of_work(app_state(request).sessions, write=False) as session:
-        return authenticate(session, secret.strip())
+        actor = authenticate(session, secret.strip())
+    request.scope[_ACTOR_KEY] = actor
+    return actor
+
+
+def decode_json(raw: bytes) -> Any:
+    """A JSON body as Python values, or `MalformedBody` — never another exception.
+
+    Refused as malformed: anything not UTF-8 (RFC 8259 allows no other encoding), invalid
+    JSON, nesting deeper than `MAX_JSON_DEPTH`, a number with more digits than Python
+    converts (4,300), and unpaired surrogates."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"the body is not UTF-8 (byte {exc.start})") from exc
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError as exc:
+        raise MalformedBody(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    except ValueError as exc:
+        # Python's limit on integer-string conversion (a number of thousands of digits).
+        raise MalformedBody("the body contains a number too long to read") from exc
+    check_json_value(value)
+    return value
+
+
+def check_json_value(value: Any) -> None:
+    """Refuse nesting deeper than `MAX_JSON_DEPTH` and unpaired surrogates (iteratively:
+    the check itself must not recurse)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedBody(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                pending.extend((key, depth) for key in item)
+                pending.extend((member, depth + 1) for member in item.values())
+            else:
+                pending.extend((member, depth + 1) for member in item)
+
+
+def check_text(text: str) -> None:
+    """Refuse text that is no Unicode at all: an unpaired surrogate (`"\\ud800"` is valid
+    JSON) cannot be encoded as UTF-8, so no database could store it. (NUL is Unicode; the
+    services refuse it, naming the field.)"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedBody("text in the body must not contain unpaired surrogates") from exc
 
 
 def decode_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise MalformedBody("the body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    value = decode_json(raw)
     if not isinstance(value, dict):
         raise MalformedBody("the body must be a JSON object")
     return value

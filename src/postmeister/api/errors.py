@@ -1,194 +1,195 @@
-"""Route every error to the format of the dialect the request belongs to.
+"""The one table from every error to an HTTP status; each dialect only formats what it says.
 
-Each dialect owns one error table for the errors it knows (domain errors, its own request
-faults). This module only decides which dialect answers (by path prefix, in the static
-`DIALECTS` table; the controller dialect answers everything else), and describes once the
-failures no table knows — transport refusals, an unavailable database, unknown routes and
-bugs — so that nothing, not even a bug, reaches a client as a stack trace.
+`describe()` turns any exception into a `Failure`: status, a stable code, a title, a detail
+a person can act on, the headers the status needs and, for broken rules, the field problems.
+The controller dialect formats a `Failure` as an RFC 9457 problem document
+(`controller/problems.py`), the hosting dialect as a JSON:API error document
+(`hosting/errors.py`). Neither decides a status of its own for anything in the table.
+
+The table knows three kinds of error:
+- domain errors (`postmeister.errors`), raised by the services;
+- request faults, raised by this package before a service runs (the body is not JSON, the
+  media type is wrong, a query parameter is unknown);
+- transport and infrastructure: a body over the limit, plain HTTP, a busy database.
+Anything else is a bug: logged with its traceback, answered as a bare 500 that shows
+nothing of it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Final, Protocol
+from typing import Final
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from postmeister.api.common import MalformedBody, UnsupportedMediaType
-from postmeister.api.controller import problems
-from postmeister.api.hosting import errors as hosting
-from postmeister.errors import DomainError, FieldProblem, InvalidInput
+from postmeister.errors import (
+    AlreadyExists,
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    ManagedBySync,
+    NotFound,
+    PasswordPolicyViolation,
+    PermissionDenied,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 
+# ---------------------------------------------------------------------------- request faults
 
-class BodyTooLarge(Exception):
+
+class RequestFault(Exception):
+    """The request itself is unusable, before any rule is asked (an HTTP-level fault)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MalformedBody(RequestFault):
+    """The body cannot be read as the declared media type: not UTF-8, not JSON, nested too
+    deeply, a number too long to convert, text no database can store."""
+
+
+class UnsupportedMediaType(RequestFault):
+    """The body's Content-Type is not one the route reads."""
+
+
+class NotAcceptable(RequestFault):
+    """The Accept header allows nothing the route answers with."""
+
+
+class InvalidQueryParameter(RequestFault):
+    """A query parameter is unknown, malformed or contradicts another one."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+class DocumentMismatch(RequestFault):
+    """The document's `type` or `id` does not match the endpoint (a JSON:API 409)."""
+
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
+class BodyTooLarge(RequestFault):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the request body is larger than {limit} bytes")
 
 
-class HttpsRequired(Exception):
-    pass
+class HttpsRequired(RequestFault):
+    def __init__(self) -> None:
+        super().__init__("this API is only served over HTTPS")
 
 
-class FailureRenderer(Protocol):
-    def __call__(
-        self,
-        request: Request,
-        *,
-        status: int,
-        code: str,
-        title: str,
-        detail: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response: ...
+# ---------------------------------------------------------------------------- the table
 
 
 @dataclass(frozen=True)
-class Dialect:
-    prefix: str
-    # The response for an error in the dialect's table, or None.
-    error_response: Callable[[Exception, Request], Response | None]
-    # The dialect's rendering of a failure described by `_failure`.
-    failure_response: FailureRenderer
-    # The exception classes of its table, registered as handlers.
-    handles: tuple[type[Exception], ...]
+class Status:
+    status: int
+    code: str
+    title: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def _validation_to_domain(exc: RequestValidationError) -> InvalidInput:
-    return InvalidInput(
-        [
-            FieldProblem(".".join(str(p) for p in err["loc"][1:]) or "request", err["msg"])
-            for err in exc.errors()
-        ]
-    )
-
-
-def _controller_error(exc: Exception, request: Request) -> Response | None:
-    if isinstance(exc, RequestValidationError):
-        exc = _validation_to_domain(exc)
-    return problems.problem_for(exc, instance=request.url.path)
-
-
-def _controller_failure(
-    request: Request,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    return problems.problem(
-        status,
-        code,
-        title,
-        detail,
-        instance=request.url.path,
-        headers=dict(headers) if headers else None,
-    )
-
-
-CONTROLLER: Final = Dialect(
-    "/",
-    _controller_error,
-    _controller_failure,
-    tuple(cls for cls, *_ in problems.ERROR_TABLE),
-)
-# Longest prefixes first; a request no prefix matches belongs to the controller dialect.
-DIALECTS: Final[tuple[Dialect, ...]] = (
-    Dialect(
-        "/email-addresses",
-        hosting.error_response,
-        hosting.failure_response,
-        tuple(cls for cls, *_ in hosting.ERROR_TABLE),
+_POLICY: Final = "Password does not meet the policy"
+# Error class → what it means in HTTP. The first match wins, so subclasses come first.
+STATUS_TABLE: Final[tuple[tuple[type[Exception], Status], ...]] = (
+    (PasswordPolicyViolation, Status(422, "password-policy", _POLICY)),
+    (InvalidInput, Status(422, "invalid-input", "Invalid input")),
+    (NotFound, Status(404, "not-found", "Not found")),
+    (AlreadyExists, Status(409, "already-exists", "Already exists")),
+    (ManagedBySync, Status(409, "managed-by-sync", "Managed by a sync source")),
+    (Conflict, Status(409, "conflict", "Conflict")),
+    (PermissionDenied, Status(403, "forbidden", "Forbidden")),
+    (
+        Unauthenticated,
+        Status(401, "unauthenticated", "Authentication required", {"WWW-Authenticate": "Bearer"}),
+    ),
+    (MalformedBody, Status(400, "malformed-body", "Malformed request body")),
+    (InvalidQueryParameter, Status(400, "invalid-parameter", "Invalid query parameter")),
+    (DocumentMismatch, Status(409, "document-mismatch", "Document does not match the endpoint")),
+    (UnsupportedMediaType, Status(415, "unsupported-media-type", "Unsupported media type")),
+    (NotAcceptable, Status(406, "not-acceptable", "Not acceptable")),
+    (BodyTooLarge, Status(413, "body-too-large", "Request body too large")),
+    (HttpsRequired, Status(403, "https-required", "HTTPS required")),
+    # SQLite's busy timeout ran out or PostgreSQL is unreachable: retryable, not a bug.
+    (
+        OperationalError,
+        Status(503, "database-unavailable", "Database busy or unavailable", {"Retry-After": "1"}),
     ),
 )
-
-
-def dialect_for(path: str) -> Dialect:
-    for dialect in DIALECTS:
-        if path == dialect.prefix or path.startswith(dialect.prefix + "/"):
-            return dialect
-    return CONTROLLER
+_HTTP_CODES: Final = {404: "not-found", 405: "method-not-allowed"}
+_BUG: Final = Status(500, "internal", "Internal error")
 
 
 @dataclass(frozen=True)
-class _Failure:
+class Failure:
+    """What went wrong, in HTTP terms; `error` is the exception, for formatters that show
+    more of it (a JSON:API error's `source`)."""
+
     status: int
     code: str
     title: str
     detail: str
-    headers: Mapping[str, str] | None = None
+    error: Exception
+    headers: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[FieldProblem, ...] = ()
 
 
-def _failure(exc: Exception, request: Request) -> _Failure:
-    if isinstance(exc, BodyTooLarge):
-        return _Failure(413, "body-too-large", "Request body too large", str(exc))
-    if isinstance(exc, HttpsRequired):
-        return _Failure(
-            403, "https-required", "HTTPS required", "this API is only served over HTTPS"
-        )
-    if isinstance(exc, OperationalError):
-        # SQLite's busy timeout ran out or PostgreSQL is unreachable: retryable, not a bug.
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        return _Failure(
-            503,
-            "database-unavailable",
-            "Database busy or unavailable",
-            "the database could not serve the request in time; retry shortly",
-            {"Retry-After": "1"},
-        )
+def validation_problems(exc: RequestValidationError) -> InvalidInput:
+    """FastAPI's parameter validation as the field problems a service would have raised."""
+    return InvalidInput(
+        [
+            FieldProblem(
+                ".".join(str(part) for part in error["loc"][1:]) or "request", error["msg"]
+            )
+            for error in exc.errors()
+        ]
+    )
+
+
+def _status_of(exc: Exception) -> Status | None:
+    for cls, status in STATUS_TABLE:
+        if isinstance(exc, cls):
+            return status
+    return None
+
+
+def describe(exc: Exception, request: Request) -> Failure:
+    """The failure `exc` is, for either dialect to format."""
+    if isinstance(exc, RequestValidationError):
+        exc = validation_problems(exc)
+    known = _status_of(exc)
+    if known is not None:
+        if isinstance(exc, OperationalError):
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, exc.orig
+            )
+            detail = "the database could not serve the request in time; retry shortly"
+        else:
+            detail = getattr(exc, "message", None) or str(exc) or known.title
+        problems = tuple(exc.problems) if isinstance(exc, InvalidInput) else ()
+        return Failure(known.status, known.code, known.title, detail, exc, known.headers, problems)
     if isinstance(exc, HTTPException):
+        # Starlette's own: unknown route, wrong method, an unreadable form.
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         try:
             title = HTTPStatus(exc.status_code).phrase
         except ValueError:
             title = detail
-        return _Failure(exc.status_code, code, title, detail, exc.headers)
+        code = _HTTP_CODES.get(exc.status_code, "http-error")
+        return Failure(exc.status_code, code, title, detail, exc, exc.headers or {})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _Failure(500, "internal", "Internal error", "the request could not be completed")
-
-
-def render(exc: Exception, request: Request) -> Response:
-    dialect = dialect_for(request.url.path)
-    known = dialect.error_response(exc, request)
-    if known is not None:
-        return known
-    failure = _failure(exc, request)
-    return dialect.failure_response(
-        request,
-        status=failure.status,
-        code=failure.code,
-        title=failure.title,
-        detail=failure.detail,
-        headers=failure.headers,
-    )
-
-
-def install(app: FastAPI) -> None:
-    async def on_error(request: Request, exc: Exception) -> Response:
-        return render(exc, request)
-
-    # Every class a table knows is registered by name: a handler for `Exception` alone
-    # would make Starlette treat the error as a crash and re-raise it after answering.
-    known: list[type[Exception]] = [
-        DomainError,
-        MalformedBody,
-        UnsupportedMediaType,
-        BodyTooLarge,
-        HttpsRequired,
-        HTTPException,
-        RequestValidationError,
-    ]
-    for dialect in (CONTROLLER, *DIALECTS):
-        known.extend(cls for cls in dialect.handles if cls not in known)
-    for cls in (*known, Exception):
-        app.add_exception_handler(cls, on_error)
+    return Failure(_BUG.status, _BUG.code, _BUG.title, "the request could not be completed", exc)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory, unit_of_work
 from postmeister.errors import DomainError, InvalidInput
-from postmeister.store import migrate
+from postmeister.store import create_data_dir, migrate
 
 
 def settings_for(data_dir: Path | None = None) -> Settings:
@@ -25,7 +25,7 @@ def settings_for(data_dir: Path | None = None) -> Settings:
 
 
 def prepare(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_data_dir(settings.data_dir)
     migrate(settings.resolved_database_url)
 
 

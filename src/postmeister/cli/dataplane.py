@@ -85,9 +85,25 @@ def down(root: Path) -> None:
 )
 def milter(config_file: Path) -> None:
     """Run the sender milter (header From check for the submission service)."""
-    from postmeister.dataplane import milter as milter_module
+    from postmeister.dataplane.milter.__main__ import main
 
-    milter_module.main(["--config", str(config_file)])
+    main(["--config", str(config_file)])
+
+
+@dataplane.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The rendered authpolicy.json.",
+)
+def authpolicy(config_file: Path) -> None:
+    """Run the auth policy service (brute-force limits per client address and account)
+    that Dovecot asks before and after every password check."""
+    from postmeister.dataplane.authpolicy import main
+
+    main(["--config", str(config_file)])
 
 
 if __name__ == "__main__":

@@ -101,6 +101,7 @@ def run(
                     customer_id=customer_id,
                     raw=raw,
                     settings=settings.sync,
+                    max_quota_bytes=settings.addresses.max_quota_bytes,
                     dry_run=dry_run,
                     allow_mass_deletion=allow_mass_deletion,
                     on_plan=start_progress,

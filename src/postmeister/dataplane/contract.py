@@ -13,13 +13,15 @@ insert the same rows on both databases and compare every view row by row.
 
 Conventions that hold for every view, on every dialect:
 - addresses and login names are lowercase `local@a-label-domain` strings. The tables store
-  them in that canonical form already (`domain.addresses.syntax` is the only way in), so the
-  views pass the columns through untouched: a `lower()` here would hide the unique indexes
-  from the planner and turn every Postfix lookup into a scan of all addresses;
+  them in that canonical form already (`postmeister.canonical`, the one form every writer
+  and both milters use), so the views pass the columns through untouched: a `lower()` here
+  would hide the unique indexes from the planner and turn every Postfix lookup into a scan
+  of all addresses;
 - flags are the integers 0 and 1 (never SQL booleans: SQLite has none, and Postfix and
   Dovecot compare them as text);
 - dates are `YYYY-MM-DD` text;
 - a view returns no row for something that does not exist (never a row with NULLs);
+- `customer_id` columns are opaque tenant keys, only ever compared with each other;
 - compound views use UNION ALL, never UNION: SQLite cannot push a lookup's `WHERE` into a
   UNION (it de-duplicates first, scanning every address: 420 ms per RCPT at 1,000,000
   addresses), but it can into UNION ALL. Duplicates cannot arise in the alias view (a
@@ -72,9 +74,15 @@ class View:
 
 DOMAINS = View(
     name="dataplane_v1_domains",
-    purpose="Domains whose mail this installation accepts (Postfix virtual_mailbox_domains).",
-    columns=(Column("domain", "the domain as IDNA A-label, lowercase"),),
-    select="SELECT d.name AS domain FROM domains d",
+    purpose=(
+        "Domains whose mail this installation accepts (Postfix virtual_mailbox_domains), and "
+        "the customer hosting each: the tenant boundary of `SENDER_LOOKUP`."
+    ),
+    columns=(
+        Column("domain", "the domain as IDNA A-label, lowercase"),
+        Column("customer_id", "the customer that hosts the domain (opaque, compare only)"),
+    ),
+    select="SELECT d.name AS domain, d.customer_id AS customer_id FROM domains d",
 )
 
 MAILBOXES = View(
@@ -178,23 +186,46 @@ SENDER_LOGINS = View(
     name="dataplane_v1_sender_logins",
     purpose=(
         "Who may send as whom (Postfix smtpd_sender_login_maps for the envelope sender, the "
-        "Postmeister milter for the header From). A login may use a sender address S when a "
-        "row (S, login), (domain of S, login) or ('*', login) exists. Every mailbox owns its "
-        "own address; its spoofing whitelist adds the other rows."
+        "Postmeister milter for the header From). Every mailbox owns its own address; its "
+        "spoofing whitelist adds the other rows, as written. Never query it on its own: "
+        "`SENDER_LOOKUP` is the only question to ask, because a row only counts for a sender "
+        "whose domain is not hosted by another customer, which no row can know in advance "
+        "(a domain may be added by another customer after the whitelist was set)."
     ),
     columns=(
         Column("sender", "an exact address, a bare domain, or '*' for any sender"),
         Column("login", "the login name that may use it"),
+        Column("customer_id", "the login's customer (compared with dataplane_v1_domains)"),
     ),
     select="""
-SELECT a.address AS sender, a.address AS login
-FROM addresses a WHERE a.kind = 'mailbox'
+SELECT a.address AS sender, a.address AS login, d.customer_id AS customer_id
+FROM addresses a JOIN domains d ON d.id = a.domain_id
+WHERE a.kind = 'mailbox'
 UNION ALL
-SELECT s.pattern AS sender, a.address AS login
-FROM sender_permissions s JOIN addresses a ON a.id = s.address_id
+SELECT s.pattern AS sender, a.address AS login, d.customer_id AS customer_id
+FROM sender_permissions s
+JOIN addresses a ON a.id = s.address_id
+JOIN domains d ON d.id = a.domain_id
 WHERE a.kind = 'mailbox'
 """,
 )
+
+SENDER_LOOKUP = (
+    "SELECT s.login FROM dataplane_v1_sender_logins s"
+    " WHERE s.sender IN ({address}, {domain}, '*')"
+    " AND NOT EXISTS (SELECT 1 FROM dataplane_v1_domains h"
+    " WHERE h.domain = {domain} AND h.customer_id <> s.customer_id)"
+)
+"""The logins that may use the sender `{address}` (canonical) of domain `{domain}`.
+
+The whole whitelist rule in one statement, shared by Postfix's `smtpd_sender_login_maps`
+(`{address}` = `'%u@%d'`, `{domain}` = `'%d'`) and the sender milter (bound parameters):
+a login may use a sender when a row names the sender's address, its domain or `*`, AND the
+sender's domain is not hosted by a customer other than the login's. So `*` covers every
+address of domains hosted nowhere here or by the login's own customer; an entry naming
+another customer's address or domain never counts, whenever that domain was added.
+Indexes used: `sender_permissions.pattern`, `addresses.address`, `domains.name`.
+"""
 
 RECIPIENT_POLICIES = View(
     name="dataplane_v1_recipient_policies",

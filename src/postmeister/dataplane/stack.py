@@ -5,14 +5,7 @@ The renderers stay pure; this module resolves what depends on the machine (free 
 ids, file ownership), writes the files and runs the daemons. Each daemon is stopped by the pid
 in its own pid file, after checking that the pid still belongs to that daemon.
 
-Layout of a stack directory DIR (`dataplane up --dir DIR`):
-    DIR/etc/{postfix,dovecot,rspamd}/  rendered configuration   DIR/mail/  Maildirs (vmail)
-    DIR/postfix/{queue,data}/   Postfix queue and data       DIR/log/       all logs
-    DIR/run/dovecot/            Dovecot base_dir (pid, auth and dict sockets)
-    DIR/run/milter.pid          both Postmeister milters (one process)
-    DIR/run/rspamd/, DIR/state/rspamd/  rspamd pid file and state (user _rspamd)
-    DIR/tls/                    self-signed certificate
-    DIR/stack.json              the ports, as printed by `up`
+The layout of a stack directory is defined once, in `render.model.StackLayout`.
 
 rspamd's compiled regular expressions are cached machine-wide (RSPAMD_CACHE_DIR): compiling
 Debian's rules takes several seconds of CPU, and the cache is keyed by the rules themselves.
@@ -21,12 +14,12 @@ Debian's rules takes several seconds of CPU, and the cache is keyed by the rules
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import grp
 import http.client
 import json
 import os
 import pwd
+import secrets
 import signal
 import socket
 import sqlite3
@@ -35,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +35,7 @@ from postmeister.config import Settings
 from postmeister.dataplane.contract import DOMAINS
 from postmeister.dataplane.render import render_site
 from postmeister.dataplane.render.model import (
+    AuthPolicy,
     Database,
     Endpoint,
     Instance,
@@ -50,9 +43,11 @@ from postmeister.dataplane.render.model import (
     RenderedFile,
     Site,
     SqliteDatabase,
+    StackLayout,
     Tls,
     database_from_url,
 )
+from postmeister.tls import write_self_signed
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 20.0
@@ -60,6 +55,10 @@ READY_TIMEOUT = 20.0
 RSPAMD_READY_TIMEOUT = 90.0
 RSPAMD_USER = "_rspamd"
 RSPAMD_CACHE_DIR = Path("/var/cache/postmeister/rspamd")
+# Where a production auth policy service listens (`postmeister dataplane authpolicy`).
+# The private stack's own clients (the test suite, the benchmarks) connect from 127.0.0.1,
+# the way a webmail host would: other loopback addresses are treated as the internet.
+STACK_TRUSTED_NETWORKS = ("127.0.0.1/32",)
 
 
 class StackError(RuntimeError):
@@ -92,7 +91,26 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
         postfix_sasl_path=dp.postfix_sasl_path,
         tls=tls,
         timezone=settings.scheduler.timezone,
+        auth_policy=AuthPolicy(
+            endpoint=Endpoint.parse(dp.auth_policy_address),
+            hash_nonce=_hash_nonce(settings.data_dir / "dataplane-auth-policy-nonce"),
+            trusted_networks=tuple(str(network) for network in dp.trusted_networks),
+        ),
     )
+
+
+def _hash_nonce(path: Path) -> str:
+    """A random nonce kept in `path` (0600), so that every render names the same one."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    nonce = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(nonce + "\n")
+    return nonce
 
 
 def write_files(out_dir: Path, files: list[RenderedFile], *, reader_group: str) -> list[Path]:
@@ -131,43 +149,6 @@ def _gid_or_none(group: str) -> int | None:
 # --- the private stack -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StackPaths:
-    root: Path
-
-    @property
-    def etc(self) -> Path:
-        return self.root / "etc"
-
-    @property
-    def state_file(self) -> Path:
-        return self.root / "stack.json"
-
-    @property
-    def postfix_config(self) -> Path:
-        return self.etc / "postfix"
-
-    @property
-    def dovecot_config(self) -> Path:
-        return self.etc / "dovecot" / "dovecot.conf"
-
-    @property
-    def postfix_pid(self) -> Path:
-        return self.root / "postfix" / "queue" / "pid" / "master.pid"
-
-    @property
-    def dovecot_pid(self) -> Path:
-        return self.root / "run" / "dovecot" / "master.pid"
-
-    @property
-    def milter_pid(self) -> Path:
-        return self.root / "run" / "milter.pid"
-
-    @property
-    def rspamd_pid(self) -> Path:
-        return self.root / "run" / "rspamd" / "rspamd.pid"
-
-
 def free_ports(count: int) -> list[int]:
     """`count` distinct loopback ports that were free a moment ago."""
     sockets = []
@@ -182,67 +163,76 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def stack_site(settings: Settings, root: Path, ports: dict[str, int]) -> Site:
+def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -> Site:
     dp = settings.dataplane
     instance = Instance(
-        root=root,
+        layout=layout,
         listen=LOOPBACK,
         smtp_port=ports["smtp"],
         submission_port=ports["submission"],
         imap_port=ports["imap"],
         rspamd_cache_dir=RSPAMD_CACHE_DIR,
     )
-    sasl_socket = instance.dovecot_base / "auth-postfix"
     return Site(
         database=database_from_url(settings.resolved_database_url),
-        config_dir=root / "etc",
+        config_dir=layout.etc,
         hostname="mail.postmeister.test",
-        mail_root=root / "mail",
+        mail_root=layout.mail_root,
         mail_user=dp.mail_user,
         mail_uid=_uid_or_none(dp.mail_user),
         sqlite_group=dp.sqlite_group,
         lmtp=Endpoint(LOOPBACK, ports["lmtp"]),
         milter=Endpoint(LOOPBACK, ports["milter"]),
-        sasl_socket=sasl_socket,
-        postfix_sasl_path=str(sasl_socket),
-        tls=Tls(cert_file=root / "tls" / "cert.pem", key_file=root / "tls" / "key.pem"),
+        sasl_socket=layout.sasl_socket,
+        postfix_sasl_path=str(layout.sasl_socket),
+        tls=layout.tls,
         instance=instance,
         timezone=settings.scheduler.timezone,
         quota_status=Endpoint(LOOPBACK, ports["quota_status"]),
         antispam_milter=Endpoint(LOOPBACK, ports["antispam"]),
         rspamd=Endpoint(LOOPBACK, ports["rspamd"]),
         submission_host=Endpoint(LOOPBACK, ports["smtp"]),
+        # The production limits; a new nonce each start (the service forgets on restart too).
+        auth_policy=AuthPolicy(
+            endpoint=Endpoint(LOOPBACK, ports["authpolicy"]),
+            hash_nonce=secrets.token_hex(16),
+            trusted_networks=STACK_TRUSTED_NETWORKS,
+        ),
     )
 
 
 def up(settings: Settings, root: Path) -> dict[str, Any]:
-    """Start a private Postfix + Dovecot + milter under `root`; return their ports.
+    """Start a private Postfix + Dovecot + milters + auth policy under `root`; return their ports.
 
     Returns when every daemon answers on its port. If the stack is already running, returns
     its ports without starting anything.
     """
     if os.geteuid() != 0:
         raise StackError("dataplane up must run as root (Postfix and Dovecot drop privileges)")
-    root = root.resolve()
-    paths = StackPaths(root)
+    paths = StackLayout(root.resolve())
     if paths.state_file.exists() and _running(paths):
         return dict(json.loads(paths.state_file.read_text()))
     dp = settings.dataplane
     site_db = database_from_url(settings.resolved_database_url)
     _check_contract(site_db)
     _ensure_mail_user(dp.mail_user)
-    names = ("smtp", "submission", "imap", "lmtp", "milter", "quota_status", "antispam", "rspamd")
+    names = (
+        "smtp", "submission", "imap", "lmtp", "milter", "quota_status", "antispam", "rspamd",
+        "authpolicy",
+    )  # fmt: skip
     ports = dict(zip(names, free_ports(len(names)), strict=True))
-    site = stack_site(settings, root, ports)
+    site = stack_site(settings, paths, ports)
     _prepare_directories(site)
     if isinstance(site_db, SqliteDatabase):
         share_sqlite(site_db.path, dp.sqlite_group)
     assert site.tls is not None
-    _self_signed_certificate(site.tls, site.hostname)
+    write_self_signed(site.tls.cert_file, site.tls.key_file, [site.hostname])
     write_files(site.config_dir, render_site(site), reader_group="postfix")
     try:
         # rspamd first: it takes longest to get ready, and starts while the others do.
         _start_rspamd(paths, site)
+        _start_authpolicy(paths)
+        _wait_for_port(ports["authpolicy"], "auth policy")
         _start_dovecot(paths)
         _wait_for_port(ports["imap"], "dovecot imap")
         _wait_for_port(ports["lmtp"], "dovecot lmtp")
@@ -255,12 +245,12 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         _wait_for_port(ports["smtp"], "postfix smtp")
         _wait_for_port(ports["submission"], "postfix submission")
     except BaseException:
-        down(root)
+        down(paths.root)
         raise
     state: dict[str, Any] = {
         **ports,
         "host": LOOPBACK,
-        "dir": str(root),
+        "dir": str(paths.root),
         "mail_root": str(site.mail_root),
     }
     paths.state_file.write_text(json.dumps(state, indent=2) + "\n")
@@ -269,7 +259,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
 
 def down(root: Path) -> list[str]:
     """Stop the stack's daemons by their pid files; returns what was stopped."""
-    paths = StackPaths(root.resolve())
+    paths = StackLayout(root.resolve())
     stopped = []
     for name, pid_file, marker in _daemons(paths):
         pid = _read_pid(pid_file)
@@ -282,17 +272,22 @@ def down(root: Path) -> list[str]:
     return stopped
 
 
-def _daemons(paths: StackPaths) -> list[tuple[str, Path, str]]:
-    # Postfix first: it stops taking mail before its milter and LMTP target go away.
-    return [
-        ("postfix", paths.postfix_pid, "master"),
-        ("milter", paths.milter_pid, "postmeister.dataplane.milter"),
-        ("rspamd", paths.rspamd_pid, "rspamd"),
-        ("dovecot", paths.dovecot_pid, "dovecot"),
-    ]
+# What each daemon's command line contains: a pid file may outlive its process, and the pid
+# may since belong to something else.
+_MARKERS = {
+    "postfix": "master",
+    "milter": "postmeister.dataplane.milter",
+    "authpolicy": "postmeister.dataplane.authpolicy",
+    "rspamd": "rspamd",
+    "dovecot": "dovecot",
+}
 
 
-def _running(paths: StackPaths) -> bool:
+def _daemons(paths: StackLayout) -> list[tuple[str, Path, str]]:
+    return [(name, pid_file, _MARKERS[name]) for name, pid_file in paths.pid_files().items()]
+
+
+def _running(paths: StackLayout) -> bool:
     return all(
         (pid := _read_pid(pid_file)) is not None and _is_process(pid, marker)
         for _name, pid_file, marker in _daemons(paths)
@@ -376,7 +371,9 @@ def share_sqlite(path: Path, group: str) -> None:
     if mode != "wal":
         raise StackError(f"{path}: could not switch the database to WAL mode")
     directory = path.parent
-    _require_traversable(directory)
+    # The folder itself may be the data dir's 0700: the group bits below open it to the mail
+    # servers' group; only the folders above it must already be searchable.
+    _require_traversable(directory.parent)
     os.chown(directory, -1, gid)
     # Group rwx + setgid, for the mail servers' group only; others gain nothing.
     os.chmod(directory, stat.S_IMODE(directory.stat().st_mode) | 0o2070)  # noqa: S103
@@ -410,70 +407,38 @@ def _ensure_mail_user(user: str) -> None:
 def _prepare_directories(site: Site) -> None:
     instance = site.instance
     assert instance is not None
-    _require_traversable(instance.root.parent)
-    instance.root.mkdir(parents=True, exist_ok=True)
+    layout = instance.layout
+    _require_traversable(layout.root.parent)
+    layout.root.mkdir(parents=True, exist_ok=True)
     # Searchable by postfix, dovecot and vmail; nothing secret is readable through it.
-    os.chmod(instance.root, 0o755)  # noqa: S103
+    os.chmod(layout.root, 0o755)  # noqa: S103
     for directory in (
-        site.config_dir / "postfix",
-        site.config_dir / "dovecot",
-        instance.postfix_queue,
-        instance.dovecot_state,
-        instance.log_dir,
-        instance.root / "run",
-        instance.root / "tls",
+        layout.postfix_config,
+        layout.dovecot_config.parent,
+        layout.postfix_queue,
+        layout.dovecot_state,
+        layout.log_dir,
+        layout.run_dir,
+        layout.tls_dir,
     ):
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o755)  # noqa: S103
     rspamd = pwd.getpwnam(RSPAMD_USER)
     for directory in (
-        instance.rspamd_state,
-        instance.rspamd_pid_file.parent,
+        layout.rspamd_state,
+        layout.rspamd_pid.parent,
         instance.rspamd_hyperscan_cache,
     ):
         directory.mkdir(parents=True, exist_ok=True)
         os.chown(directory, rspamd.pw_uid, rspamd.pw_gid)
         os.chmod(directory, 0o755)  # noqa: S103
-    instance.postfix_data.mkdir(parents=True, exist_ok=True)
+    layout.postfix_data.mkdir(parents=True, exist_ok=True)
     pw = pwd.getpwnam("postfix")
-    os.chown(instance.postfix_data, pw.pw_uid, pw.pw_gid)
+    os.chown(layout.postfix_data, pw.pw_uid, pw.pw_gid)
     site.mail_root.mkdir(parents=True, exist_ok=True)
     vmail = pwd.getpwnam(site.mail_user)
     os.chown(site.mail_root, vmail.pw_uid, vmail.pw_gid)
     os.chmod(site.mail_root, 0o700)
-
-
-def _self_signed_certificate(tls: Tls, hostname: str) -> None:
-    if tls.cert_file.exists() and tls.key_file.exists():
-        return
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    tls.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    os.chmod(tls.key_file, 0o600)
-    tls.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _run(command: list[str], what: str) -> None:
@@ -491,28 +456,27 @@ def _run(command: list[str], what: str) -> None:
         sys.stderr.write(text)
 
 
-def _start_dovecot(paths: StackPaths) -> None:
+def _start_dovecot(paths: StackLayout) -> None:
     _run(["dovecot", "-c", str(paths.dovecot_config)], "starting dovecot")
 
 
-def _start_postfix(paths: StackPaths) -> None:
+def _start_postfix(paths: StackLayout) -> None:
     _run(["postfix", "-c", str(paths.postfix_config), "start"], "starting postfix")
 
 
-def _start_rspamd(paths: StackPaths, site: Site) -> None:
-    instance = site.instance
-    assert instance is not None
+def _start_rspamd(paths: StackLayout, site: Site) -> None:
+    del site  # everything rspamd needs is in the layout
     variables = {
-        "LOCAL_CONFDIR": paths.etc / "rspamd",
-        "DBDIR": instance.rspamd_state,
-        "RUNDIR": instance.rspamd_pid_file.parent,
-        "LOGDIR": instance.log_dir,
+        "LOCAL_CONFDIR": paths.rspamd_config.parent,
+        "DBDIR": paths.rspamd_state,
+        "RUNDIR": paths.rspamd_pid.parent,
+        "LOGDIR": paths.log_dir,
     }
     _run(
         [
             "rspamd",
             "-c",
-            str(paths.etc / "rspamd" / "rspamd.conf"),
+            str(paths.rspamd_config),
             "-u",
             RSPAMD_USER,
             "-g",
@@ -539,8 +503,28 @@ def _wait_for_rspamd(port: int) -> None:
     raise StackError(f"rspamd did not answer on {LOOPBACK}:{port}; see log/rspamd.log")
 
 
-def _start_milter(paths: StackPaths) -> None:
-    log = (paths.root / "log" / "milter.log").open("ab")
+def _start_authpolicy(paths: StackLayout) -> None:
+    log = (paths.log_dir / "authpolicy.log").open("ab")
+    with log:
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "postmeister.dataplane.authpolicy",
+                "--config",
+                str(paths.authpolicy_config),
+                "--pid-file",
+                str(paths.authpolicy_pid),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+def _start_milter(paths: StackLayout) -> None:
+    log = (paths.log_dir / "milter.log").open("ab")
     with log:
         subprocess.Popen(
             [
@@ -548,7 +532,7 @@ def _start_milter(paths: StackPaths) -> None:
                 "-m",
                 "postmeister.dataplane.milter",
                 "--config",
-                str(paths.etc / "milter.json"),
+                str(paths.milter_config),
                 "--pid-file",
                 str(paths.milter_pid),
             ],

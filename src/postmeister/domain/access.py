@@ -2,10 +2,13 @@
 
 Every query for customer data goes through `visible_domains()`; an object outside the
 actor's scope is indistinguishable from a missing one (the services raise `NotFound`).
+The API services, the sync bulk writer and the spoofing-whitelist rule all ask here, so a
+second, drifting copy of "which domains are this customer's" cannot exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Select, select
@@ -30,6 +33,11 @@ class Actor:
         """The CLI and internal jobs act with full rights."""
         return cls(customer_id=None, is_admin=True)
 
+    @classmethod
+    def for_customer(cls, customer_id: int) -> Actor:
+        """The customer itself, e.g. behind its sync document: sees all its domains, no more."""
+        return cls(customer_id=customer_id)
+
     def require_write(self) -> None:
         if self.read_only:
             raise PermissionDenied("this API token is read-only")
@@ -43,3 +51,12 @@ def visible_domains(actor: Actor) -> Select[Domain]:
     if actor.domain_ids is not None:
         statement = statement.where(Domain.id.in_(actor.domain_ids))
     return statement
+
+
+def hosted_elsewhere(customer_id: int, names: Collection[str]) -> Select[str]:
+    """The names among `names` (A-labels) that are hosted here by any other customer.
+
+    The complement of `visible_domains` for that customer, so the two can never disagree.
+    """
+    own = visible_domains(Actor.for_customer(customer_id)).with_only_columns(Domain.id)
+    return select(Domain.name).where(Domain.name.in_(list(names)), Domain.id.not_in(own))

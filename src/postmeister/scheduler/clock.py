@@ -37,10 +37,10 @@ class Calendar:
         return instant
 
     def local_day(self, instant: dt.datetime) -> dt.date:
-        """The date on a wall calendar in the zone at `instant`; naive instants are UTC
-        (SQLite returns stored timestamps without their zone)."""
+        """The date on a wall calendar in the zone at `instant`, which must be aware (stored
+        timestamps are read back aware, see `postmeister.db.UtcDateTime`)."""
         if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=dt.UTC)
+            raise ValueError("local_day needs an aware datetime")
         return instant.astimezone(self.zone).date()
 
     def today(self) -> dt.date:

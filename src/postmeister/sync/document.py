@@ -11,17 +11,22 @@ it walks the entire document and raises one `InvalidInput` that lists every prob
 located by a JSON pointer (RFC 6901) into the document as written, e.g.
 `/example.com/account/3/password`, so a customer can fix everything in one round.
 
-What is checked here is everything the document says about itself. Whether the customer owns
-the domains it lists is a question for the database, asked by the caller.
+What is checked here is everything the document says about itself: its JSON shape here, and
+each entry against the same address rules as the API (`domain.addresses.rules`: target
+count, loops, duplicates, required targets, address length), with the same `rule` codes,
+reported at the entry's pointer. Whether the customer owns the domains it lists, and
+whether its packages have room, is a question for the database, asked by the caller
+through the bulk writer (`domain.addresses.bulk`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from postmeister.domain.addresses import rules
 from postmeister.domain.addresses.syntax import (
     normalise_domain,
     parse_address,
@@ -58,11 +63,19 @@ class AliasEntry:
 
 @dataclass(frozen=True, slots=True)
 class DomainEntry:
-    """One domain of the document; `name` is its A-label. Entries keep document order."""
+    """One domain of the document; `name` is its A-label. Entries keep document order.
+
+    `pointer` locates the domain in the document as written (`/Example.COM`); empty for a
+    document built in code, where `/name` is used."""
 
     name: str
     accounts: tuple[AccountEntry, ...]
     aliases: tuple[AliasEntry, ...]
+    pointer: str = field(default="", compare=False)
+
+    @property
+    def location(self) -> str:
+        return self.pointer or f"/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +227,7 @@ class _Checker:
         taken: _Taken = {}
         accounts: list[AccountEntry] = []
         for index, item in self._items(members, ACCOUNT_KEY, pointer):
-            account = self._account(item, f"{pointer}/{ACCOUNT_KEY}/{index}", taken)
+            account = self._account(item, f"{pointer}/{ACCOUNT_KEY}/{index}", alabel, taken)
             if account is not None:
                 accounts.append(account)
         aliases: list[AliasEntry] = []
@@ -224,7 +237,7 @@ class _Checker:
                 aliases.append(alias)
         if len(self.problems.problems) != before:
             return None
-        return DomainEntry(alabel, tuple(accounts), tuple(aliases))
+        return DomainEntry(alabel, tuple(accounts), tuple(aliases), pointer)
 
     def _items(self, members: dict[str, Any], key: str, pointer: str) -> Iterable[tuple[int, Any]]:
         if key not in members:
@@ -237,12 +250,12 @@ class _Checker:
             return ()
         return enumerate(value)
 
-    def _account(self, item: Any, pointer: str, taken: _Taken) -> AccountEntry | None:
+    def _account(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AccountEntry | None:
         fields = self._fields(item, _ACCOUNT_FIELDS, pointer)
         if fields is None:
             return None
         name, password = fields
-        local_part = self._name(name, pointer, taken, kind="account")
+        local_part = self._name(name, pointer, taken, kind="account", alabel=alabel)
         try:
             identify_crypt_hash(password, field=f"{pointer}/password")
         except InvalidInput as exc:
@@ -257,12 +270,22 @@ class _Checker:
         if fields is None:
             return None
         name, to = fields
-        local_part = self._name(name, pointer, taken, kind="alias")
+        local_part = self._name(name, pointer, taken, kind="alias", alabel=alabel)
         own = f"{local_part}@{alabel}" if local_part else None
-        targets = self._targets_of(to, f"{pointer}/to", own=own)
-        if local_part is None or targets is None:
+        targets, problems = rules.check_targets(
+            split_comma_list(to),
+            own=own,
+            kind="forward",
+            field=f"{pointer}/to",
+            per_item=False,
+            parse=self._target,
+        )
+        if problems:
+            self.problems.problems.extend(problems)
             return None
-        return AliasEntry(local_part, targets)
+        if local_part is None:
+            return None
+        return AliasEntry(local_part, tuple(targets))
 
     def _fields(self, item: Any, names: tuple[str, str], pointer: str) -> tuple[str, str] | None:
         """The two string members of an entry object, or None after recording what is wrong."""
@@ -285,7 +308,9 @@ class _Checker:
             return None
         return values[0], values[1]
 
-    def _name(self, name: str, pointer: str, taken: _Taken, *, kind: str) -> str | None:
+    def _name(
+        self, name: str, pointer: str, taken: _Taken, *, kind: str, alabel: str
+    ) -> str | None:
         field = f"{pointer}/name"
         local_part = self._local_parts.get(name)
         if local_part is None:
@@ -295,48 +320,32 @@ class _Checker:
                 self.problems.problems.extend(exc.problems)
                 return None
             self._local_parts[name] = local_part
+        if alabel:
+            too_long = rules.address_problems(f"{local_part}@{alabel}", field=field)
+            if too_long:
+                self.problems.problems.extend(too_long)
+                return None
         first = taken.get(local_part)
         if first is None:
             taken[local_part] = (kind, pointer)
             return local_part
         first_kind, first_pointer = first
         if kind != first_kind:
-            message = (
-                f"{local_part!r} is already an account ({first_pointer}); "
-                "an address is either an account or an alias"
-            )
-            self._add(field, message, rule="alias-shadows-account")
+            existing = rules.exists_detail(f"{local_part}@{alabel}", "mailbox")
+            message = f"{existing} ({first_pointer}); an address is either an account or an alias"
+            self._add(field, message, rule=rules.Rule.EXISTS)
         else:
             message = f"{local_part!r} is listed twice (first at {first_pointer})"
-            self._add(field, message, rule="duplicate")
+            self._add(field, message, rule=rules.Rule.DUPLICATE)
         return None
 
-    def _targets_of(self, to: str, field: str, *, own: str | None) -> tuple[str, ...] | None:
-        parts = split_comma_list(to)
-        if not parts:
-            self._add(field, "must name at least one recipient", rule="required")
-            return None
-        targets: list[str] = []
-        ok = True
-        for part in parts:
-            address = self._targets.get(part)
-            if address is None:
-                try:
-                    address = parse_address(part, field=field).address
-                except InvalidInput as exc:
-                    self.problems.problems.extend(exc.problems)
-                    ok = False
-                    continue
-                self._targets[part] = address
-            if address in targets:
-                self._add(field, f"lists {address} twice", rule="duplicate")
-                ok = False
-            elif address == own:
-                self._add(field, f"{address} would forward to itself", rule="forward-loop")
-                ok = False
-            else:
-                targets.append(address)
-        return tuple(targets) if ok else None
+    def _target(self, value: str, field: str) -> str:
+        """A recipient's canonical address; each distinct spelling is parsed once."""
+        address = self._targets.get(value)
+        if address is None:
+            address = parse_address(value, field=field).address
+            self._targets[value] = address
+        return address
 
     def _unknown_keys(
         self, members: dict[str, Any], allowed: tuple[str, ...], pointer: str

@@ -8,19 +8,19 @@ sync keeps those fields on update, not lost either.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from postmeister.models import Domain
-from postmeister.sync.apply import load_current
+from postmeister.domain.access import Actor, visible_domains
+from postmeister.domain.addresses.bulk import load_current
 from postmeister.sync.document import AccountEntry, AliasEntry, DomainEntry, SyncDocument
 
 
 def export_customer(session: Session, customer_id: int) -> SyncDocument:
-    domains = list(session.scalars(select(Domain).where(Domain.customer_id == customer_id)))
+    actor = Actor.for_customer(customer_id)
+    domains = list(session.scalars(visible_domains(actor)))
     accounts: dict[str, list[AccountEntry]] = {d.name: [] for d in domains}
     aliases: dict[str, list[AliasEntry]] = {d.name: [] for d in domains}
-    for address, state in load_current(session, [d.id for d in domains]).items():
+    for address, state in load_current(session, actor, [d.id for d in domains]).items():
         local, _, domain = address.rpartition("@")
         if state.kind == "mailbox" and state.password_hash:
             accounts[domain].append(AccountEntry(local, state.password_hash))

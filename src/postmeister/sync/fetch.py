@@ -24,6 +24,14 @@ bounded and verified:
   `timeout` seconds have passed. (A read already waiting when the overall time runs out may
   still take up to `timeout` itself, so the worst case is just under twice `timeout`.)
 
+- Addresses: the host name is resolved once per hop, here, and the connection goes to one of
+  exactly those addresses (in the order the resolver gave them), while TLS still sends the
+  host name (SNI) and verifies the certificate against it. With `allow_private_networks=False`
+  every resolved address must be a public unicast one (`address_refusal`), so a name whose
+  DNS answer changes between the check and the connection (rebinding) cannot lead the
+  controller anywhere else. Each hop gets a fresh connection: a pooled connection verified
+  for one name is never reused for another name on the same address.
+
 Every failure (DNS, connect, TLS, timeout, HTTP status, protocol, size, redirect) is raised
 as `FetchFailed`, whose `reason` is a sentence an operator or a customer can act on. The
 URL is shown without user name, password and query string, which may hold credentials.
@@ -37,6 +45,7 @@ import ssl
 import time
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -49,6 +58,17 @@ _USER_AGENT: Final = "postmeister-sync"
 # zlib window bits: 32 + 15 accepts gzip and zlib framing alike.
 _GZIP_OR_ZLIB: Final = 32 + zlib.MAX_WBITS
 _DECODE_STEP: Final = 64 * 1024
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix
+# (RFC 6052), IPv4-translated addresses (SIIT, RFC 2765) and the deprecated IPv4-compatible
+# form (RFC 4291; `::` and `::1` are in it too and are refused for what they are).
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+# Local-use NAT64 (RFC 8215): translated by the operator's own gateway, where the IPv4 part
+# sits depends on the prefix length chosen there; never a public destination.
+_NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +111,8 @@ def fetch_document(
     With `allow_private_networks=False` (customer-supplied URLs), a host that resolves to a
     loopback, private, link-local or otherwise non-public address is refused before any
     connection, also on every redirect hop: a customer must not make the controller probe
-    its own network.
+    its own network. Either way the connection goes to an address resolved (and checked)
+    here, never to a second answer from DNS.
     """
     target = _https_url(url)
     deadline = time.monotonic() + timeout
@@ -104,38 +125,161 @@ def fetch_document(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    client = httpx.Client(
-        verify=_ssl_context(ca_bundle),
+    context = _ssl_context(ca_bundle)
+    for _hop in range(MAX_REDIRECTS + 1):
+        _check_deadline(deadline, timeout, target)
+        addresses = _resolve(target, public_only=not allow_private_networks)
+        try:
+            with _get(target, addresses, headers, context=context, timeout=timeout) as response:
+                if response.status_code in _REDIRECT_STATUSES:
+                    target = _redirect_target(response, target)
+                    continue
+                return _result(
+                    response,
+                    target,
+                    etag=etag,
+                    last_modified=last_modified,
+                    conditional=bool(etag or last_modified),
+                    max_bytes=max_bytes,
+                    deadline=deadline,
+                    timeout=timeout,
+                )
+        except httpx.TimeoutException as exc:
+            raise FetchFailed(f"{_show(target)} did not answer within {timeout:g} seconds") from exc
+        except httpx.TransportError as exc:
+            raise FetchFailed(_transport_reason(exc, target, ca_bundle)) from exc
+    raise FetchFailed(f"{_show(url)} redirected more than {MAX_REDIRECTS} times; giving up")
+
+
+@contextmanager
+def _get(
+    target: httpx.URL,
+    addresses: list[IpAddress],
+    headers: dict[str, str],
+    *,
+    context: ssl.SSLContext,
+    timeout: float,
+) -> Iterator[httpx.Response]:
+    """GET `target` from the first of `addresses` that accepts a connection.
+
+    The request URL names the address, so the client never resolves the name again; the
+    `Host` header and the `sni_hostname` extension carry the name, so the server sees the
+    usual request and the certificate is verified against the name. A TLS failure is final
+    (the next address would present the same certificate); a refused or unreachable address
+    moves on to the next one.
+    """
+    hostname = target.raw_host.decode("ascii")
+    pinned_headers = {**headers, "Host": target.netloc.decode("ascii")}
+    failure: httpx.ConnectError | None = None
+    # A fresh client per hop: its pool is keyed by address, and a connection verified for
+    # one name must not serve a redirect to another name on the same address.
+    with httpx.Client(
+        verify=context,
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         trust_env=False,
-    )
-    with client:
-        for _hop in range(MAX_REDIRECTS + 1):
-            _check_deadline(deadline, timeout, target)
-            if not allow_private_networks:
-                _refuse_private(target)
+    ) as client:
+        for address in addresses:
+            request = client.build_request(
+                "GET",
+                target.copy_with(host=str(address)),
+                headers=pinned_headers,
+                extensions={"sni_hostname": hostname},
+            )
             try:
-                with client.stream("GET", target, headers=headers) as response:
-                    if response.status_code in _REDIRECT_STATUSES:
-                        target = _redirect_target(response, target)
-                        continue
-                    return _result(
-                        response,
-                        etag=etag,
-                        last_modified=last_modified,
-                        conditional=bool(etag or last_modified),
-                        max_bytes=max_bytes,
-                        deadline=deadline,
-                        timeout=timeout,
-                    )
-            except httpx.TimeoutException as exc:
+                response = client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                if any(isinstance(cause, ssl.SSLError) for cause in _causes(exc)):
+                    raise
+                failure = exc
+                continue
+            try:
+                yield response
+            finally:
+                response.close()
+            return
+    assert failure is not None, "a resolved host has at least one address"
+    raise failure
+
+
+def _resolve(url: httpx.URL, *, public_only: bool) -> list[IpAddress]:
+    """The addresses of the URL's host, once; with `public_only`, refuse the host unless all
+    of them are public (one private answer among public ones is still a way in)."""
+    host = url.raw_host.decode("ascii")
+    try:
+        infos = socket.getaddrinfo(
+            host, url.port or 443, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchFailed(f"the host name {url.host} cannot be resolved ({exc})") from exc
+    addresses: list[IpAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise FetchFailed(f"the host name {url.host} cannot be resolved (no addresses)")
+    if public_only:
+        for address in addresses:
+            reason = address_refusal(address)
+            if reason is not None:
                 raise FetchFailed(
-                    f"{_show(target)} did not answer within {timeout:g} seconds"
-                ) from exc
-            except httpx.TransportError as exc:
-                raise FetchFailed(_transport_reason(exc, target, ca_bundle)) from exc
-    raise FetchFailed(f"{_show(url)} redirected more than {MAX_REDIRECTS} times; giving up")
+                    f"{url.host} resolves to the non-public address {address} ({reason}); sync "
+                    "sources must be on the public internet (an operator may allow private "
+                    "networks with POSTMEISTER_SYNC__ALLOW_PRIVATE_NETWORKS=true)"
+                )
+    return addresses
+
+
+def address_refusal(address: IpAddress) -> str | None:
+    """Why a customer's URL may not lead the controller to `address`; None for a public
+    unicast address.
+
+    IPv6 forms that reach an IPv4 address (IPv4-mapped and -translated, NAT64's well-known
+    prefix, 6to4) are judged by the IPv4 address inside them, so `64:ff9b::7f00:1` is
+    loopback. Forms whose destination cannot be judged here (Teredo, local-use NAT64,
+    the deprecated IPv4-compatible form) are refused outright.
+    """
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if isinstance(inner, str):
+            return inner
+        if inner is not None:
+            reason = address_refusal(inner)
+            return None if reason is None else f"it leads to {inner}, {reason}"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_private:
+        return "a private-network address"
+    if address.is_reserved:
+        return "a reserved address"
+    if not address.is_global:
+        return "an address that is not globally routable"
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | str | None:
+    """The IPv4 address an IPv6 address leads to, a reason to refuse it outright, or None."""
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _IPV4_TRANSLATED or address in _NAT64:
+        return low32
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return "a Teredo tunnel address"
+    if address in _NAT64_LOCAL:
+        return "a local-use NAT64 address"
+    if address in _IPV4_COMPATIBLE:
+        return "a deprecated IPv4-compatible IPv6 address"
+    return None
 
 
 def _https_url(url: str) -> httpx.URL:
@@ -151,27 +295,6 @@ def _https_url(url: str) -> httpx.URL:
     if not parsed.host:
         raise FetchFailed("the sync URL has no host name")
     return parsed
-
-
-def _refuse_private(url: httpx.URL) -> None:
-    """Resolve the host and refuse it if any of its addresses is not a public one.
-
-    Resolution happens again when httpx connects, so DNS that changes its answer in between
-    (rebinding) is not caught here; a firewall rule for the controller's egress is the
-    complete defence, and the README says so.
-    """
-    try:
-        infos = socket.getaddrinfo(url.host, url.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed(f"the host name {url.host} cannot be resolved ({exc})") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
-            raise FetchFailed(
-                f"{url.host} resolves to the non-public address {address}; sync sources must "
-                "be on the public internet (an operator may allow private networks with "
-                "POSTMEISTER_SYNC__ALLOW_PRIVATE_NETWORKS=true)"
-            )
 
 
 def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
@@ -203,6 +326,7 @@ def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
 
 def _result(
     response: httpx.Response,
+    url: httpx.URL,
     *,
     etag: str | None,
     last_modified: str | None,
@@ -211,7 +335,7 @@ def _result(
     deadline: float,
     timeout: float,
 ) -> FetchResult:
-    where = _show(response.url)
+    where = _show(url)
     status = response.status_code
     if status == 304 and conditional:
         return FetchResult(
@@ -219,7 +343,7 @@ def _result(
             body=b"",
             etag=response.headers.get("ETag", etag),
             last_modified=response.headers.get("Last-Modified", last_modified),
-            url=str(response.url),
+            url=str(url),
         )
     if status >= 400:
         raise FetchFailed(f"{where} answered HTTP {status} {response.reason_phrase}".rstrip())
@@ -230,19 +354,20 @@ def _result(
     declared = response.headers.get("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
         raise FetchFailed(_too_large(where, max_bytes, f"it declares {int(declared)} bytes"))
-    body = _read_body(response, where, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
+    body = _read_body(response, url, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
     return FetchResult(
         not_modified=False,
         body=body,
         etag=response.headers.get("ETag"),
         last_modified=response.headers.get("Last-Modified"),
-        url=str(response.url),
+        url=str(url),
     )
 
 
 def _read_body(
-    response: httpx.Response, where: str, *, max_bytes: int, deadline: float, timeout: float
+    response: httpx.Response, url: httpx.URL, *, max_bytes: int, deadline: float, timeout: float
 ) -> bytes:
+    where = _show(url)
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
         raise FetchFailed(f"{where} sent the document in an unsupported encoding ({encoding})")
@@ -260,7 +385,7 @@ def _read_body(
                 if size > max_bytes:
                     raise FetchFailed(_too_large(where, max_bytes, "it decompresses to more"))
                 parts.append(piece)
-            _check_deadline(deadline, timeout, response.url)
+            _check_deadline(deadline, timeout, url)
         if decompressor is not None:
             tail = decompressor.flush()
             size += len(tail)

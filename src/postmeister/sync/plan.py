@@ -1,5 +1,7 @@
 """The difference between a sync document and the current state: a plan, computed purely.
 
+The plan is a list of the bulk writer's `Change`s (`domain.addresses.schemas`).
+
 `make_plan` compares what the document wants with what the database holds for the domains
 the document covers and lists only real differences, so applying the plan writes only
 changed rows and a document that matches the state produces no changes at all.
@@ -22,51 +24,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final, Literal
+from typing import Final
 
+from postmeister.domain.addresses.schemas import Action, Change, CurrentAddress, Kind
 from postmeister.sync.document import SyncDocument
 
-Kind = Literal["mailbox", "forward"]
-Action = Literal["create", "update", "delete"]
+__all__ = ["Action", "Change", "CurrentAddress", "Kind", "Plan", "make_plan"]
 
 # Deletes come first so that a delete + create of one address (a change of kind), and any
 # unique constraint on addresses, work in plan order.
 _ACTION_ORDER: Final[dict[str, int]] = {"delete": 0, "update": 1, "create": 2}
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentAddress:
-    """An address as stored. `password_hash` is for mailboxes; `targets` are recipients."""
-
-    address: str
-    kind: Kind
-    password_hash: str | None
-    targets: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One address to create, update or delete.
-
-    For a mailbox, `password_hash` is the hash to store and `targets` is always empty: the
-    document does not carry a mailbox's own forwarding, and applying must keep what is stored.
-    For a forward, `targets` is the complete new recipient list (document order) and
-    `password_hash` is None. A delete carries only `address` and the `kind` being deleted.
-    """
-
-    action: Action
-    address: str
-    kind: Kind
-    password_hash: str | None
-    targets: tuple[str, ...]
-
-    @property
-    def local_part(self) -> str:
-        return self.address.rpartition("@")[0]
-
-    @property
-    def domain(self) -> str:
-        return self.address.rpartition("@")[2]
 
 
 @dataclass(frozen=True)

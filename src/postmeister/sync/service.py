@@ -1,4 +1,8 @@
-"""One Basic JSON sync: parse → check ownership → plan → (hold | apply) → record.
+"""One Basic JSON sync: parse → check ownership → plan → check → (hold | apply) → record.
+
+The document is the customer's, so it is applied as the customer (`Actor.for_customer`)
+whoever triggers it (the scheduler, the CLI operator): the same tenancy statement and the
+same address rules as the customer's API requests, through the bulk writer.
 
 `sync_document` is the transactional core, used by the CLI (`postmeister sync run`) and by
 the scheduler's polling job (`run_source`). The caller owns the transaction; `run_source`
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,14 +26,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.config import SyncSettings
 from postmeister.db import unit_of_work
+from postmeister.domain.access import Actor
+from postmeister.domain.addresses.service import DEFAULT_MAX_QUOTA_BYTES, quota_limit_for
+from postmeister.domain.sync_sources.service import poll_interval
 from postmeister.errors import InvalidInput
 from postmeister.models import Domain, SyncRun, SyncSource
-from postmeister.sync.apply import Progress, apply_plan, load_current, resolve_domains
+from postmeister.sync.apply import Progress, apply_plan, check_plan, load_current, resolve_domains
 from postmeister.sync.document import parse_document
 from postmeister.sync.fetch import FetchFailed, fetch_document
 from postmeister.sync.plan import Plan, make_plan
 
 Result = Literal["applied", "unchanged", "planned", "held", "rejected", "failed"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,18 +67,24 @@ def sync_document(
     dry_run: bool = False,
     allow_mass_deletion: bool = False,
     on_plan: Callable[[Plan], Progress | None] | None = None,
+    max_quota_bytes: int = DEFAULT_MAX_QUOTA_BYTES,
 ) -> SyncOutcome:
     """Make the customer's covered domains match the document; raises `InvalidInput`.
 
-    A plan that deletes more than `settings.max_delete_share` of the covered addresses is
-    held unless `allow_mass_deletion`, or the source's operator confirmed this very document.
+    Every problem is found before anything is held or written, and a dry run reports it
+    too: a document naming a domain that is not the customer's, breaking an address rule
+    or overfilling a package is rejected whole. A plan that deletes more than
+    `settings.max_delete_share` of the covered addresses is held unless
+    `allow_mass_deletion`, or the source's operator confirmed this very document. New
+    mailboxes get the quota a customer's new mailbox gets through the API
+    (`max_quota_bytes`, the `POSTMEISTER_ADDRESSES__MAX_QUOTA_BYTES` setting).
     """
+    actor = Actor.for_customer(customer_id)
     document = parse_document(raw)
-    domains = resolve_domains(
-        session, customer_id=customer_id, document=document, source_id=source.id if source else None
-    )
-    current = load_current(session, [d.id for d in domains.values()])
+    domains = resolve_domains(session, actor, document, source_id=source.id if source else None)
+    current = load_current(session, actor, [d.id for d in domains.values()])
     plan = make_plan(document, current)
+    check_plan(session, plan, domains, document)
     share = plan.deletion_share(len(current))
     if dry_run:
         return SyncOutcome("planned", plan, deletion_share=share)
@@ -90,7 +106,14 @@ def sync_document(
     if plan.is_empty:
         return SyncOutcome("unchanged", plan, deletion_share=share)
     progress = on_plan(plan) if on_plan else None
-    apply_plan(session, plan, domains, progress=progress)
+    apply_plan(
+        session,
+        actor,
+        plan,
+        domains,
+        quota_bytes=quota_limit_for(actor, max_quota_bytes),
+        progress=progress,
+    )
     return SyncOutcome("applied", plan, deletion_share=share)
 
 
@@ -141,17 +164,46 @@ def run_source(
     source_id: int,
     *,
     settings: SyncSettings,
+    max_quota_bytes: int = DEFAULT_MAX_QUOTA_BYTES,
     now: dt.datetime | None = None,
 ) -> SyncOutcome:
-    """Fetch one source and apply its document; always records the run and the next poll."""
+    """Fetch one source and apply its document; always records the run and the next poll.
+
+    Never raises: whatever goes wrong with this one source (its fetch, its document, a
+    database error on its rows, a bug) becomes its `failed` run, so the polling job goes on
+    with the other sources due in the same tick.
+    """
     started = now or dt.datetime.now(dt.UTC)
+    try:
+        return _poll(
+            sessions,
+            source_id,
+            settings=settings,
+            max_quota_bytes=max_quota_bytes,
+            started=started,
+        )
+    except Exception as exc:
+        log.exception("sync source %s failed", source_id)
+        outcome = SyncOutcome("failed", errors=[_internal_error(exc)])
+        _record_failure(sessions, source_id, outcome, started, settings)
+        return outcome
+
+
+def _poll(
+    sessions: sessionmaker[Session],
+    source_id: int,
+    *,
+    settings: SyncSettings,
+    max_quota_bytes: int,
+    started: dt.datetime,
+) -> SyncOutcome:
     with unit_of_work(sessions, write=False) as session:
         source = session.get(SyncSource, source_id)
-        if source is None:
-            raise LookupError(f"sync source {source_id} does not exist")
+        if source is None:  # deleted since it was claimed
+            return SyncOutcome("failed", errors=[f"sync source {source_id} does not exist"])
         url, etag, modified = source.url, source.etag, source.last_modified
-        customer_id, interval = source.customer_id, source.interval_seconds
-    next_run = started + dt.timedelta(seconds=interval)
+        customer_id = source.customer_id
+        next_run = started + poll_interval(source.interval_seconds, settings)
     try:
         fetched = fetch_document(
             url,
@@ -180,7 +232,12 @@ def run_source(
             source = session.get(SyncSource, source_id)
             assert source is not None
             outcome = sync_document(
-                session, customer_id=customer_id, raw=fetched.body, settings=settings, source=source
+                session,
+                customer_id=customer_id,
+                raw=fetched.body,
+                settings=settings,
+                max_quota_bytes=max_quota_bytes,
+                source=source,
             )
             if outcome.result != "held":
                 # Remember the validators only for a document we acted on; a held document
@@ -198,6 +255,40 @@ def run_source(
     except InvalidInput as exc:
         rejected = SyncOutcome("rejected", errors=_problems_of(exc))
         return _finish(sessions, source_id, customer_id, rejected, started, next_run)
+
+
+def _internal_error(exc: BaseException) -> str:
+    # Shown to the customer: the kind of failure, not its details (SQL, paths, internals).
+    return (
+        f"the sync failed inside the controller ({type(exc).__name__}); "
+        "the operator's log has the details"
+    )
+
+
+def _record_failure(
+    sessions: sessionmaker[Session],
+    source_id: int,
+    outcome: SyncOutcome,
+    started: dt.datetime,
+    settings: SyncSettings,
+) -> None:
+    """Record a failed run and the next poll, best effort: if even that fails (the database
+    is down), the log has it and the source is simply due again."""
+    try:
+        with unit_of_work(sessions) as session:
+            source = session.get(SyncSource, source_id)
+            if source is None:
+                return
+            source.next_run_at = started + poll_interval(source.interval_seconds, settings)
+            record_run(
+                session,
+                customer_id=source.customer_id,
+                source_id=source_id,
+                outcome=outcome,
+                started_at=started,
+            )
+    except Exception:
+        log.exception("recording the failed run of sync source %s failed too", source_id)
 
 
 def _finish(
@@ -222,17 +313,38 @@ def _finish(
     return outcome
 
 
-def claim_due_sources(session: Session, now: dt.datetime) -> list[int]:
+def claim_due_sources(session: Session, now: dt.datetime, *, settings: SyncSettings) -> list[int]:
     """Ids of the sources due for a poll, each pushed one interval ahead in the same
-    transaction, so that another controller ticking meanwhile does not poll it too."""
-    due = list(
-        session.scalars(
-            select(SyncSource)
-            .where((SyncSource.next_run_at.is_(None)) | (SyncSource.next_run_at <= now))
-            .order_by(SyncSource.id)
-        )
-    )
-    for source in due:
-        source.next_run_at = now + dt.timedelta(seconds=source.interval_seconds)
-    session.flush()
-    return [source.id for source in due]
+    transaction, so that another controller ticking meanwhile does not poll it too.
+
+    Each source is claimed in a savepoint of its own: one that cannot be claimed (a database
+    error on its row) gets a failed run recorded and stays due; the others are claimed.
+    """
+    due = session.execute(
+        select(SyncSource.id, SyncSource.customer_id, SyncSource.interval_seconds)
+        .where((SyncSource.next_run_at.is_(None)) | (SyncSource.next_run_at <= now))
+        .order_by(SyncSource.id)
+    ).all()
+    claimed: list[int] = []
+    for source_id, customer_id, interval in due:
+        try:
+            with session.begin_nested():
+                session.execute(
+                    update(SyncSource)
+                    .where(SyncSource.id == source_id)
+                    .values(next_run_at=now + poll_interval(interval, settings))
+                )
+        except Exception as exc:
+            log.exception("sync source %s could not be claimed", source_id)
+            failed = SyncOutcome("failed", errors=[_internal_error(exc)])
+            with session.begin_nested():
+                record_run(
+                    session,
+                    customer_id=customer_id,
+                    source_id=source_id,
+                    outcome=failed,
+                    started_at=now,
+                )
+            continue
+        claimed.append(source_id)
+    return claimed

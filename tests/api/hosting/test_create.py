@@ -66,7 +66,8 @@ def test_spec_example_mailbox_with_junk_folder_and_a_generated_password(
     assert attributes["description"] == "Eine freiwillige Beschreibung."
     assert attributes["antispam"] == "junk-folder"
     assert attributes["forward_to"] == []
-    assert attributes["quota"] == {"limit": None, "usage": 0}
+    # A customer's mailbox created without a quota gets the configured maximum (10 GiB).
+    assert attributes["quota"] == {"limit": 10 * 2**30, "usage": 0}
     assert attributes["autoresponder"] == {
         "text": "",
         "active": False,

@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from postmeister.api.common import UnsupportedMediaType
-from postmeister.api.hosting.media import NotAcceptable, check_accept, check_content_type
+from postmeister.api.errors import NotAcceptable, UnsupportedMediaType
+from postmeister.api.hosting.media import check_accept, check_content_type
 from postmeister.config import Settings
 from tests.api.hosting.jsonapi import JSONAPI, codes, mailbox
 from tests.support.factories import Tenant

@@ -2,8 +2,16 @@
 fuzzer (schemathesis strategies driven by hypothesis) that finds no server error on either
 dialect and, for the hosting dialect, no response that breaks the published schema.
 
-Bounded: 25 examples per operation and database. The fuzzer's ids and addresses are steered
-half of the time onto objects that exist, so that the write paths are reached, not only 404s.
+Four runs over every operation, on both databases:
+- valid requests (25 examples per operation): no 5xx, hosting responses match the schema;
+- schema-violating requests (schemathesis' negative mode, 10): no 5xx;
+- the same without a token, or with an unknown one (10): always 401 (issue 10, finding 7);
+- malformed bodies under every content type, with and without a token (10): deep nesting,
+  numbers of thousands of digits, invalid UTF-8, UTF-16, unpaired surrogates, random bytes.
+  Never a 5xx; without a token always 401; with one, a JSON body that cannot be read is 400.
+
+The fuzzer's ids and addresses are steered half of the time onto objects that exist, so that
+the write paths are reached, not only 404s. FUZZ_EXAMPLES scales every run.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -35,7 +45,7 @@ from postmeister.api.app import create_app
 from postmeister.config import SchedulerSettings, Settings
 from tests.api.hosting.jsonapi import JSONAPI, forward, mailbox
 from tests.support.clock import ControlledClock
-from tests.support.factories import STRONG_PASSWORD, Tenant, make_tenant
+from tests.support.factories import STRONG_PASSWORD, Tenant, make_tenant, make_token
 
 BASE_URL = "https://testserver"
 
@@ -48,10 +58,18 @@ class World:
     mailbox_id: str
     forward_id: str
     app_password_id: str
+    admin_token: str
 
     @property
     def auth(self) -> dict[str, str]:
         return self.tenant.auth
+
+    def auth_for(self, case: Any) -> dict[str, str]:
+        """The customer's token, and an admin's a third of the time (admins reach more:
+        other customers' objects, the `customer_id` of a sync source)."""
+        if _pick(case, "admin") is not None:
+            return {"Authorization": f"Bearer {self.admin_token}"}
+        return self.auth
 
 
 @pytest.fixture
@@ -81,7 +99,8 @@ def world(fuzz_client: TestClient, sessions: sessionmaker[Session]) -> World:
         },
         headers={**tenant.auth, "Content-Type": JSONAPI},
     )
-    return World(tenant, info["id"], office["id"], created.json()["data"]["id"])
+    admin = make_token(sessions, admin=True)
+    return World(tenant, info["id"], office["id"], created.json()["data"]["id"], admin)
 
 
 def test_the_openapi_document_describes_the_hosting_dialect(fuzz_client: TestClient) -> None:
@@ -203,6 +222,16 @@ def send(client: TestClient, case: Any, auth: dict[str, str]) -> Any:
 
 # FUZZ_EXAMPLES=400 digs deeper when hunting a rare failure; CI uses the bounded default.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+SMALL_RUN = max(1, EXAMPLES * 2 // 5)
+
+
+def _bounded(examples: int) -> hypothesis_settings:
+    return hypothesis_settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
@@ -212,17 +241,161 @@ def test_no_server_errors_on_either_dialect(
     checks = [response_schema_conformance, content_type_conformance, status_code_conformance]
 
     @given(case=operation.as_strategy())
-    @hypothesis_settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
+    @_bounded(EXAMPLES)
     def fuzz(case: Any) -> None:
         steer(case, world)
-        response = send(fuzz_client, case, world.auth)
+        response = send(fuzz_client, case, world.auth_for(case))
         assert response.status_code < 500, (case.method, case.formatted_path, response.text)
         if case.path.startswith("/email-addresses"):
             case.validate_response(response, checks=checks)
+
+    fuzz()
+
+
+def _breakable(operation: Any) -> bool:
+    """Whether any request breaks this operation's schema: a body or query parameter, or a
+    path parameter with a pattern or a non-string type (any string fits a bare string)."""
+    schemas = [param.definition.get("schema", {}) for param in operation.path_parameters]
+    return bool(operation.body or operation.query) or any(
+        "pattern" in schema or schema.get("type") != "string" for schema in schemas
+    )
+
+
+BREAKABLE = [op for op in OPERATIONS if _breakable(op)]
+
+
+@pytest.mark.parametrize("operation", BREAKABLE, ids=[op.label for op in BREAKABLE])
+def test_no_server_errors_on_requests_that_break_the_schema(
+    operation: Any, fuzz_client: TestClient, world: World
+) -> None:
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    @_bounded(SMALL_RUN)
+    def fuzz(case: Any) -> None:
+        steer(case, world)
+        response = send(fuzz_client, case, world.auth_for(case))
+        assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+
+    fuzz()
+
+
+NO_TOKEN: tuple[dict[str, str], ...] = (
+    {},
+    {"Authorization": "Bearer pm_not_a_token"},
+    {"Authorization": "Basic dXNlcjpwYXNz"},
+    {"Authorization": "Bearer "},
+)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_without_a_token_every_request_is_401(
+    operation: Any, fuzz_client: TestClient, world: World
+) -> None:
+    @given(case=operation.as_strategy(), auth=st.sampled_from(NO_TOKEN))
+    @_bounded(SMALL_RUN)
+    def fuzz(case: Any, auth: dict[str, str]) -> None:
+        steer(case, world)
+        response = send(fuzz_client, case, auth)
+        if response.status_code in (404, 405) and _route_level(response):
+            return  # a generated id with a slash names no route at all: nothing to protect
+        assert response.status_code == 401, (case.method, case.formatted_path, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+
+    fuzz()
+
+
+def _route_level(response: Any) -> bool:
+    """A 404/405 of the router (no route matched; Starlette's own detail), not of a route:
+    a route cannot answer without a token, it authenticates first."""
+    body = response.json()
+    detail = body["errors"][0]["detail"] if "errors" in body else body["detail"]
+    return detail in ("Not Found", "Method Not Allowed")
+
+
+JSON_TYPES = ("application/json", JSONAPI)
+CONTENT_TYPES = (
+    *JSON_TYPES,
+    "application/json; charset=utf-8",
+    JSONAPI + '; ext="https://example.com/ext"',
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "multipart/form-data",
+    "text/plain",
+    "application/octet-stream",
+    "no/such;;type",
+    None,
+)
+
+
+@st.composite
+def malformed_bodies(draw: st.DrawFn) -> bytes:
+    """Bodies no route can read, in the shapes that used to reach a parser's limits."""
+    depth = draw(st.integers(min_value=33, max_value=5000))
+    digits = draw(st.integers(min_value=4301, max_value=20000))
+    kind = draw(
+        st.sampled_from(
+            ["array", "object", "mixed", "number", "utf8", "utf16", "surrogate", "bytes", "form"]
+        )
+    )
+    if kind == "array":
+        return b"[" * depth + b"]" * depth
+    if kind == "object":
+        return b'{"data":' * depth + b"null" + b"}" * depth
+    if kind == "mixed":
+        return b'{"a":[' * depth + b"1" + b"]}" * depth
+    if kind == "number":
+        sign = draw(st.sampled_from([b"", b"-"]))
+        return b'{"data": {"attributes": {"quota": {"limit": ' + sign + b"9" * digits + b"}}}}"
+    if kind == "utf8":
+        junk = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]))
+        return b'{"name": "' + junk + b'", "data": {"type": "email-address"}}'
+    if kind == "utf16":
+        encoding = draw(st.sampled_from(["utf-16", "utf-16-be", "utf-32"]))
+        return '{"data": {"type": "email-address"}}'.encode(encoding)
+    if kind == "surrogate":
+        return b'{"name": "\\ud800", "data": {"type": "email-address", "id": "\\udfff"}}'
+    if kind == "form":
+        return b"name=%ff%fe&to=" + b"%" * draw(st.integers(1, 50))
+    # Random bytes after a NUL, which no JSON text may start with.
+    data: bytes = draw(st.binary(max_size=200))
+    return b"\x00" + data
+
+
+def _fill(path: str, world: World) -> str:
+    values = {
+        "address_id": world.mailbox_id,
+        "app_password_id": world.app_password_id,
+        "target": "info@fuzz.example",
+        "account_id": "info@fuzz.example",
+        "alias_id": "office@fuzz.example",
+        "source_id": "1",
+    }
+    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_malformed_bodies_are_4xx_before_and_after_authentication(
+    operation: Any, fuzz_client: TestClient, world: World
+) -> None:
+    path = _fill(operation.path, world)
+    token = world.auth
+
+    @given(
+        body=malformed_bodies(),
+        content_type=st.sampled_from(CONTENT_TYPES),
+        auth=st.sampled_from([token, *NO_TOKEN]),
+    )
+    @_bounded(SMALL_RUN)
+    def fuzz(body: bytes, content_type: str | None, auth: dict[str, str]) -> None:
+        headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
+        response = fuzz_client.request(
+            operation.method.upper(), path, content=body, headers=headers
+        )
+        where = (operation.method, path, content_type, body[:60])
+        assert response.status_code < 500, (*where, response.text)
+        assert "Traceback" not in response.text
+        if auth is not token:
+            assert response.status_code == 401, (*where, response.text)
+        elif content_type in JSON_TYPES and operation.body:
+            assert response.status_code in (400, 415), (*where, response.text)
 
     fuzz()

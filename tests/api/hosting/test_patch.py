@@ -233,13 +233,15 @@ def test_quota_limit_is_set_changed_and_removed(client: TestClient, alice: Tenan
     assert created["attributes"]["quota"] == {"limit": 1_000_000, "usage": 0}
     raised = patch(client, alice, created["id"], {"quota": {"limit": 5_000_000}})
     assert attributes_of(raised)["quota"]["limit"] == 5_000_000
-    removed = patch(client, alice, created["id"], {"quota": {"limit": None}})
-    assert attributes_of(removed)["quota"]["limit"] is None
+    # Unlimited, or more than the configured maximum, needs an administrator.
+    unlimited = patch(client, alice, created["id"], {"quota": {"limit": None}})
+    assert unlimited.status_code == 422, unlimited.text
+    assert codes(unlimited) == ["quota_limit"]
     for bad in ({"limit": -1}, {"limit": 2**60}, {"limit": "1GB"}, {"usage": 5}):
         refused = patch(client, alice, created["id"], {"quota": bad})
         assert refused.status_code == 422, (bad, refused.text)
         assert pointers(refused)[0].startswith("/data/attributes/quota")
-    assert attributes_of(get(client, alice, created["id"]))["quota"]["limit"] is None
+    assert attributes_of(get(client, alice, created["id"]))["quota"]["limit"] == 5_000_000
     target = forward(client, alice, "team", targets=["x@elsewhere.example"])
     on_forward = patch(client, alice, target["id"], {"quota": {"limit": 1}})
     assert on_forward.status_code == 422

@@ -2,7 +2,8 @@
 
 The hashes are made here, at run time, by the tools customers use (`doveadm pw`,
 `openssl passwd`, `mkpasswd`, argon2-cffi), and "logs in" is checked by the data plane's
-own verifier, `doveadm pw -t`, with the Dovecot field `dovecot_password_field` builds.
+own verifier, `doveadm pw -t`, with the Dovecot field that the production passdb builds:
+`{password_scheme}password_hash` from the contract view `dataplane_v1_logins`.
 """
 
 from __future__ import annotations
@@ -11,19 +12,34 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable
 
 import pytest
 from argon2 import PasswordHasher
 
-from postmeister.domain.passwords.hash_formats import (
-    dovecot_password_field,
-    identify_crypt_hash,
-)
+from postmeister.dataplane.contract import LOGINS
+from postmeister.domain.passwords.hash_formats import identify_crypt_hash
 from postmeister.errors import InvalidInput
 
 PASSWORD = "Tundra-Mosaic-Lichen-2077"
+
+
+def dovecot_password_field(hashed: str) -> str:
+    """What Dovecot's passdb sees for an accepted hash: the scheme comes from the contract
+    view's own SQL (one row in a scratch `addresses` table), never from a copy in Python."""
+    identify_crypt_hash(hashed)  # only accepted hashes reach the data plane
+    with sqlite3.connect(":memory:") as db:
+        db.execute(
+            "CREATE TABLE addresses (address TEXT, kind TEXT, password_hash TEXT,"
+            " submission_disabled BOOLEAN)"
+        )
+        db.execute("INSERT INTO addresses VALUES ('x@example.com', 'mailbox', ?, 0)", (hashed,))
+        (scheme,) = db.execute(
+            f"SELECT password_scheme FROM ({LOGINS.sql_for('sqlite')})"  # noqa: S608 - our SQL
+        ).fetchone()
+    return "{" + str(scheme) + "}" + hashed
 
 
 def _tool(name: str) -> str:
@@ -50,13 +66,18 @@ def openssl_hash(*options: str) -> str:
     return _run(_tool("openssl"), "passwd", *options, PASSWORD)
 
 
-def libxcrypt_hash(prefix: str, count: int = 0, password: str = PASSWORD) -> str:
-    """A hash made by the system's libxcrypt, the library behind Dovecot's {CRYPT}."""
+def _libxcrypt() -> ctypes.CDLL:
     lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
     lib.crypt_gensalt.restype = ctypes.c_char_p
     lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
     lib.crypt.restype = ctypes.c_char_p
     lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib
+
+
+def libxcrypt_hash(prefix: str, count: int = 0, password: str = PASSWORD) -> str:
+    """A hash made by the system's libxcrypt, the library behind Dovecot's {CRYPT}."""
+    lib = _libxcrypt()
     setting = lib.crypt_gensalt(prefix.encode(), count, os.urandom(32), 32)
     hashed: bytes = lib.crypt(password.encode(), setting)
     return hashed.decode()
@@ -128,7 +149,7 @@ def test_yescrypt_with_custom_cost_and_2y_bcrypt_log_in() -> None:
     for hashed, scheme in [
         (libxcrypt_hash("$y$", 7), "yescrypt"),
         (libxcrypt_hash("$2y$", 4), "bcrypt"),
-        (libxcrypt_hash("$6$", 999_999), "sha512-crypt"),
+        (libxcrypt_hash("$6$", 700_000), "sha512-crypt"),  # the rounds cap itself
     ]:
         assert identify_crypt_hash(hashed) == scheme
         assert doveadm_verifies(dovecot_password_field(hashed))
@@ -199,18 +220,52 @@ BROKEN = {
         SHA256.replace("rounds=1000", "rounds=1000000000"),
         "between 1000 and 999999999",
     ),
+    # Login-cost caps (finding 6 of issue 10): each message names the parameter and its cap.
     "sha256 rounds above the login-cost cap": (
-        SHA256.replace("rounds=1000", "rounds=1000001"),
-        "costs more to verify than Postmeister accepts (rounds at most 1000000)",
+        SHA256.replace("rounds=1000", "rounds=700001"),
+        "costs more to verify than Postmeister accepts (rounds at most 700000)",
+    ),
+    "sha512 rounds at the old cap": (
+        "$6$rounds=999999$" + SHA512[3:],
+        "costs more to verify than Postmeister accepts (rounds at most 700000)",
     ),
     "bcrypt cost above the login-cost cap": (
-        "$2b$15$" + "a" * 53,
-        "costs more to verify than Postmeister accepts (cost at most 14)",
+        BCRYPT.replace("$04$", "$13$"),
+        "costs more to verify than Postmeister accepts (cost at most 12)",
     ),
     "argon2id memory above the login-cost cap": (
-        "$argon2id$v=19$m=2097152,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
-        "costs more to verify than Postmeister accepts (m at most 1048576",
+        "$argon2id$v=19$m=65537,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+        "costs more to verify than Postmeister accepts (m at most 65536 KiB)",
     ),
+    "argon2id at the old cap (1 GiB, t=16, about 7 s)": (
+        "$argon2id$v=19$m=1048576,t=16,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+        "costs more to verify than Postmeister accepts (m at most 65536 KiB)",
+    ),
+    "argon2id memory times iterations above the cap": (
+        "$argon2id$v=19$m=65536,t=9,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+        "costs more to verify than Postmeister accepts (m × t at most 524288, e.g. t at most 8",
+    ),
+    "argon2id lanes above the cap": (
+        "$argon2id$v=19$m=1024,t=1,p=17$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+        "costs more to verify than Postmeister accepts (p at most 16)",
+    ),
+    "yescrypt 16 GiB (jJT)": (
+        YESCRYPT.replace("$j9T$", "$jJT$"),
+        "costs more to verify than Postmeister accepts (memory 128·N·r at most 64 MiB",
+    ),
+    "yescrypt 128 MiB (jCT)": (
+        YESCRYPT.replace("$j9T$", "$jCT$"),
+        "(memory 128·N·r at most 64 MiB",
+    ),
+    "yescrypt block size in two characters over the cap": (
+        YESCRYPT.replace("$j9T$", "$jBkn$"),  # N = 2**14, r = 100: 200 MiB
+        "(memory 128·N·r at most 64 MiB",
+    ),
+    "yescrypt with extra parameters": (
+        YESCRYPT.replace("$j9T$", "$j9T5$"),
+        "extra parameters after the block size r (p, t, g) are not accepted",
+    ),
+    "yescrypt cost N cut short": (YESCRYPT.replace("$j9T$", "$jkT$"), "middle of the block size"),
     "sha256 rounds leading zero": (SHA256.replace("rounds=1000", "rounds=01000"), "leading"),
     "sha256 rounds not a number": (SHA256.replace("rounds=1000", "rounds=1e4"), "decimal"),
     "sha256 rounds without salt": ("$5$rounds=5000$" + SHA256[-43:], "salt is missing"),
@@ -285,9 +340,35 @@ def test_corrupted_real_hash_would_lock_the_user_out_and_is_refused(
 ) -> None:
     good = doveadm_hash(scheme)
     bad = CORRUPTIONS[corruption](good)
-    prefix = "{ARGON2ID}" if scheme == "ARGON2ID" else "{CRYPT}"
+    prefix = "{ARGON2ID}" if scheme == "ARGON2ID" else "{CRYPT}"  # what the view would say
     # The data plane could never log this user in with the right password...
     assert not doveadm_verifies(prefix + bad)
     # ...which is why the import refuses the hash instead of storing it.
     with pytest.raises(InvalidInput):
         identify_crypt_hash(bad)
+
+
+# --- the login-cost caps (finding 6 of issue 10) -----------------------------------------
+
+# One hash exactly at each cap, made by the verifier's own library.
+AT_THE_CAP: dict[str, Callable[[], str]] = {
+    "sha256-crypt rounds=700000": lambda: libxcrypt_hash("$5$", 700_000),
+    "sha512-crypt rounds=700000": lambda: libxcrypt_hash("$6$", 700_000),
+    "sha512-crypt passlib default": lambda: libxcrypt_hash("$6$", 656_000),
+    "bcrypt cost 12": lambda: libxcrypt_hash("$2b$", 12),
+    "yescrypt jBT (64 MiB)": lambda: libxcrypt_hash("$y$", 7),
+    "argon2id m=65536,t=8,p=1": lambda: PasswordHasher(
+        time_cost=8, memory_cost=65_536, parallelism=1
+    ).hash(PASSWORD),
+    "argon2id m=65536,t=8,p=16": lambda: PasswordHasher(
+        time_cost=8, memory_cost=65_536, parallelism=16
+    ).hash(PASSWORD),
+}
+
+
+@pytest.mark.parametrize("make", AT_THE_CAP.values(), ids=AT_THE_CAP.keys())
+def test_a_hash_at_the_cap_is_accepted_and_logs_in(make: Callable[[], str]) -> None:
+    """What a verification at each cap costs is measured by `bench.hash_caps`, not here."""
+    hashed = make()
+    field = dovecot_password_field(hashed)  # accepted
+    assert doveadm_verifies(field)

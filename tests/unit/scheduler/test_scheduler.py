@@ -63,12 +63,15 @@ def test_daily_is_due_once_per_local_day(
     assert Daily().is_due(last_run, now, calendar) is due
 
 
-def test_every_interval_and_naive_times_from_sqlite() -> None:
+def test_every_interval() -> None:
     calendar = Calendar(BERLIN)
     every = Every(dt.timedelta(minutes=5))
     assert every.is_due(None, at(2026, 1, 1, 0, 0), calendar)
-    assert not every.is_due(dt.datetime(2026, 1, 1, 0, 0), at(2026, 1, 1, 0, 4, 59), calendar)
-    assert every.is_due(dt.datetime(2026, 1, 1, 0, 0), at(2026, 1, 1, 0, 5), calendar)
+    assert not every.is_due(at(2026, 1, 1, 0, 0), at(2026, 1, 1, 0, 4, 59), calendar)
+    assert every.is_due(at(2026, 1, 1, 0, 0), at(2026, 1, 1, 0, 5), calendar)
+    # Stored times come back aware (UtcDateTime); a naive one is a bug, not a guess.
+    with pytest.raises(ValueError, match="aware"):
+        Daily().is_due(dt.datetime(2026, 1, 1), at(2026, 1, 2), calendar)
 
 
 def test_the_calendar_uses_its_zone_not_the_hosts() -> None:

@@ -198,13 +198,13 @@ def test_every_problem_is_reported_at_once_with_its_location() -> None:
         ("/example.com/account/7", 'must be an object with "name" and "password", not a string'),
         (
             "/example.com/alias/0/name",
-            "'alice' is already an account (/example.com/account/0); "
+            "alice@example.com already exists as a mailbox (account) (/example.com/account/0); "
             "an address is either an account or an alias",
         ),
-        ("/example.com/alias/1/to", "must name at least one recipient"),
+        ("/example.com/alias/1/to", "a forward needs at least one target"),
         ("/example.com/alias/2/to", "'not-an-address' is not an email address"),
-        ("/example.com/alias/2/to", "lists a@x.org twice"),
-        ("/example.com/alias/3/to", "loop@example.com would forward to itself"),
+        ("/example.com/alias/2/to", "'A@X.org' is listed twice"),
+        ("/example.com/alias/3/to", "an address cannot forward to itself"),
         ("/example.com/alias/4/to", "must be a string, not an array"),
         ("/EXAMPLE.COM", "lists the domain example.com a second time (first at /example.com)"),
         (
@@ -293,3 +293,37 @@ def test_render_is_sorted_and_in_the_spec_format() -> None:
     assert render_document(state).endswith(b"}\n")
     # The spec example, rendered from its own parse, is the same document.
     assert json.loads(render_document(parse_document(SPEC_EXAMPLE))) == json.loads(SPEC_EXAMPLE)
+
+
+def test_entry_problems_carry_the_address_rule_codes_of_the_api() -> None:
+    targets = ",".join(f"t{i}@x.org" for i in range(101))
+    raw = doc(
+        {
+            "example.com": {
+                "account": [
+                    {"name": "office", "password": MD5},
+                    {"name": "l" * 64, "password": MD5},
+                ],
+                "alias": [
+                    {"name": "office", "to": "a@x.org"},
+                    {"name": "big", "to": targets},
+                    {"name": "me", "to": "Me@Example.COM"},
+                    {"name": "twice", "to": "a@x.org,A@X.ORG"},
+                    {"name": "none", "to": ""},
+                ],
+            },
+            ".".join(c * 63 for c in "abc") + ".example": {
+                "account": [{"name": "l" * 64, "password": MD5}]
+            },
+        }
+    )
+    with pytest.raises(InvalidInput) as caught:
+        parse_document(raw)
+    assert [(p.field.rsplit("/", 3)[-3:], p.rule) for p in caught.value.problems] == [
+        (["alias", "0", "name"], "exists"),
+        (["alias", "1", "to"], "length"),
+        (["alias", "2", "to"], "loop"),
+        (["alias", "3", "to"], "duplicate"),
+        (["alias", "4", "to"], "required"),
+        (["account", "0", "name"], "length"),
+    ]

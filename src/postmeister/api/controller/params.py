@@ -5,13 +5,14 @@ Unknown parameters are refused (`extra="forbid"`), so a typo never silently does
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Request
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -19,19 +20,17 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from postmeister.api.common import (
-    MalformedBody,
-    UnsupportedMediaType,
-    decode_json_object,
-    media_type,
-)
+from postmeister.api.common import check_text, decode_json_object, media_type
+from postmeister.api.errors import MalformedBody, UnsupportedMediaType
 from postmeister.errors import FieldProblem, InvalidInput
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 async def read_params(request: Request) -> dict[str, Any]:
-    """The request's parameters, from a JSON object or a form; an empty body is `{}`."""
+    """The request's parameters, from a JSON object or a form; an empty body is `{}`.
+
+    Runs after authentication (`routing.AuthenticatedRoute`), never before."""
     raw = await request.body()
     kind = media_type(request)
     if not raw.strip():
@@ -45,6 +44,7 @@ async def read_params(request: Request) -> dict[str, Any]:
             values = form.getlist(key)
             if len(values) != 1 or not isinstance(values[0], str):
                 raise MalformedBody(f"parameter {key!r} must be given once, as text")
+            check_text(values[0])
             params[key] = values[0]
         return params
     raise UnsupportedMediaType(
@@ -123,7 +123,12 @@ def _problem(error: ErrorDetails) -> FieldProblem:
     return FieldProblem(name, messages.get(error["type"], error["msg"]), error["type"])
 
 
+MAX_ID: Final = 2**31 - 1  # ids are 32-bit integers in the database
+# An object's id: a larger number names nothing, and PostgreSQL would refuse to compare it.
+ObjectId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
 class SyncSourceCreate(Params):
     url: StrictStr
     interval_seconds: StrictInt | None = None
-    customer_id: StrictInt | None = None  # admin tokens only: whose source it is
+    customer_id: ObjectId | None = None  # admin tokens only: whose source it is

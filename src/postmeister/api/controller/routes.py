@@ -21,12 +21,13 @@ from postmeister.api.controller.params import (
     parse,
     read_params,
 )
+from postmeister.api.routing import AuthenticatedRoute
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses import service
 from postmeister.domain.addresses.service import AddressChanges, NewAddress
 from postmeister.domain.addresses.syntax import split_comma_list
 
-router = APIRouter(prefix="/mail", tags=["controller"])
+router = APIRouter(prefix="/mail", tags=["controller"], route_class=AuthenticatedRoute)
 Params = dict[str, Any]
 ALIAS_FIELDS = {"forward_to": "to"}
 
@@ -66,7 +67,11 @@ def create_account(
     )
     with transaction(request) as session:
         created = service.create_address(
-            session, actor, new, passwords=app_state(request).passwords
+            session,
+            actor,
+            new,
+            passwords=app_state(request).passwords,
+            max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
         )
         return render.account(created.address)
 

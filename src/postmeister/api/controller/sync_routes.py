@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from postmeister.api.common import app_state, current_actor, transaction
 from postmeister.api.controller import render
 from postmeister.api.controller.params import SyncSourceCreate, parse, read_params
+from postmeister.api.routing import AuthenticatedRoute
 from postmeister.domain.access import Actor
 from postmeister.domain.sync_sources import service
 from postmeister.models import SyncSource
 
-router = APIRouter(prefix="/sync/sources", tags=["sync"])
+router = APIRouter(prefix="/sync/sources", tags=["sync"], route_class=AuthenticatedRoute)
 
 
 def _show(session: Session, source: SyncSource) -> dict[str, Any]:
@@ -23,7 +24,27 @@ def _show(session: Session, source: SyncSource) -> dict[str, Any]:
     )
 
 
-@router.post("/", status_code=201)
+_SOURCE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            kind: {
+                "schema": {
+                    "type": "object",
+                    "required": ["url"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "interval_seconds": {"type": "integer"},
+                        "customer_id": {"type": "integer", "description": "admin tokens only"},
+                    },
+                }
+            }
+            for kind in ("application/json", "application/x-www-form-urlencoded")
+        }
+    }
+}
+
+
+@router.post("/", status_code=201, openapi_extra=_SOURCE_BODY)
 def create_source(
     request: Request,
     params: dict[str, Any] = Depends(read_params),

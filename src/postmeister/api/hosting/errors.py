@@ -1,14 +1,16 @@
-"""The hosting dialect's one error table: every failure becomes a JSON:API error document.
+"""The hosting dialect's error format: every failure becomes a JSON:API error document.
 
-Each error object has `status` (a string, as JSON:API asks), a stable `code` (for a broken
-rule its name, such as `min_length`), a `title`, a `detail` a person can act on and, where
-the fault lies in the request, a `source`: a JSON pointer into the document
-(`/data/attributes/forward_to/1`) or the query `parameter`.
+What an error means in HTTP (status, code, title) is decided once, in `api/errors.py`; this
+module only writes it the way JSON:API asks. Each error object has `status` (a string), a
+stable `code` (for a broken rule its name, such as `min_length`), a `title`, a `detail` a
+person can act on and, where the fault lies in the request, a `source`: a JSON pointer into
+the document (`/data/attributes/forward_to/1`) or the query `parameter`.
 
 Two kinds of input fault are told apart:
-- the document's *shape* (not JSON, no `data`, a wrong `type`, a string where a list
-  belongs): reported by the pydantic models of `document.py` as FastAPI's
-  `RequestValidationError`, translated by `_shape_error` below;
+- the document's *shape* (no `data`, a wrong `type`, a string where a list belongs):
+  reported by the pydantic models of `requests.py` as FastAPI's `RequestValidationError`.
+  JSON:API itself fixes the status of these (409 for a type that does not fit the
+  endpoint, 403 for a client-generated id), so `_shape_error` classifies them here;
 - its *values* (a taken address, a weak password): the services' `InvalidInput`, one error
   object per broken rule.
 """
@@ -19,48 +21,15 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from fastapi import Request, Response
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
-from postmeister.api.common import MalformedBody, UnsupportedMediaType
-from postmeister.api.hosting.document import (
-    DocumentMismatch,
-    ErrorObject,
-    ErrorSource,
-    InvalidQueryParameter,
-    error_document,
-)
-from postmeister.api.hosting.media import JsonApiResponse, NotAcceptable
-from postmeister.errors import (
-    AlreadyExists,
-    Conflict,
-    FieldProblem,
-    InvalidInput,
-    ManagedBySync,
-    NotFound,
-    PasswordPolicyViolation,
-    PermissionDenied,
-    Unauthenticated,
-)
-
-POLICY_TITLE: Final = "Password does not meet the policy"
-# (exception class, HTTP status, code, title) — the first match wins, so subclasses first.
-ERROR_TABLE: Final[tuple[tuple[type[Exception], int, str, str], ...]] = (
-    (PasswordPolicyViolation, 422, "password-policy", POLICY_TITLE),
-    (InvalidInput, 422, "invalid-attribute", "Invalid attribute value"),
-    (InvalidQueryParameter, 400, "invalid-parameter", "Invalid query parameter"),
-    (MalformedBody, 400, "malformed-body", "Malformed request body"),
-    (DocumentMismatch, 409, "document-mismatch", "Document does not match the endpoint"),
-    (UnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"),
-    (NotAcceptable, 406, "not-acceptable", "Not acceptable"),
-    (NotFound, 404, "not-found", "Not found"),
-    (AlreadyExists, 409, "already-exists", "Already exists"),
-    (ManagedBySync, 409, "managed-by-sync", "Managed by a sync source"),
-    (Conflict, 409, "conflict", "Conflict"),
-    (PermissionDenied, 403, "forbidden", "Forbidden"),
-    (Unauthenticated, 401, "unauthenticated", "Authentication required"),
-)
+from postmeister.api.errors import DocumentMismatch, Failure, InvalidQueryParameter, describe
+from postmeister.api.hosting.media import JsonApiResponse
+from postmeister.api.hosting.render import VERSION, Body, JsonApiObject, dump
+from postmeister.errors import FieldProblem
 
 # Attributes a response shows but no request may set.
 READ_ONLY_ATTRIBUTES: Final = frozenset(
@@ -71,6 +40,30 @@ READ_ONLY_ATTRIBUTES: Final = frozenset(
 _ATTRIBUTE_FOR_FIELD: Final = {"name": "address", "domain": "address"}
 _QUERY_FOR_FIELD: Final = {"domain": "filter[domain]", "address": "filter[address]"}
 _FIELD_PARTS = re.compile(r"[^.\[\]]+")
+_ATTRIBUTE_TITLE: Final = "Invalid attribute value"
+_QUERY_TITLE: Final = "Invalid query parameter"
+
+
+class ErrorSource(BaseModel):
+    pointer: str | None = Field(default=None, description="JSON pointer into the request")
+    parameter: str | None = Field(default=None, description="the query parameter at fault")
+
+
+class ErrorObject(BaseModel):
+    status: str = Field(description="the HTTP status code, as a string")
+    code: str = Field(description="stable name of the rule or fault, e.g. min_length")
+    title: str
+    detail: str
+    source: ErrorSource | None = None
+
+
+class ErrorDocument(BaseModel):
+    jsonapi: JsonApiObject
+    errors: list[ErrorObject]
+
+
+def error_document(errors: list[ErrorObject]) -> Body:
+    return dump(ErrorDocument(jsonapi=VERSION, errors=errors))
 
 
 def _pointer(parts: list[str] | tuple[Any, ...]) -> str:
@@ -97,37 +90,41 @@ def _problem_source(problem: FieldProblem, request: Request) -> tuple[str, Error
     return problem.field, None
 
 
-def _objects(
-    exc: Exception, status: int, code: str, title: str, request: Request
-) -> list[ErrorObject]:
-    if isinstance(exc, InvalidInput):
-        objects = []
-        for problem in exc.problems:
-            label, source = _problem_source(problem, request)
-            in_query = source is not None and source.parameter is not None
-            objects.append(
-                ErrorObject(
-                    status="400" if in_query else str(status),
-                    code=problem.rule or code,
-                    title=(
-                        "Invalid query parameter"
-                        if in_query
-                        else POLICY_TITLE
-                        if problem.field == "password"
-                        else title
-                    ),
-                    detail=f"{label}: {problem.message}",
-                    **({"source": source} if source is not None else {}),
-                )
-            )
-        return objects
+def _problem_object(problem: FieldProblem, failure: Failure, request: Request) -> ErrorObject:
+    label, source = _problem_source(problem, request)
+    in_query = source is not None and source.parameter is not None
+    if in_query:
+        status, title = "400", _QUERY_TITLE
+    elif problem.field == "password" or failure.code == "password-policy":
+        status, title = str(failure.status), failure.title
+    else:
+        status, title = str(failure.status), _ATTRIBUTE_TITLE
+    return ErrorObject(
+        status=status,
+        code=problem.rule or failure.code,
+        title=title,
+        detail=f"{label}: {problem.message}",
+        **({"source": source} if source is not None else {}),
+    )
+
+
+def _objects(failure: Failure, request: Request) -> list[ErrorObject]:
+    if failure.problems:
+        return [_problem_object(problem, failure, request) for problem in failure.problems]
     extra: dict[str, Any] = {}
-    if isinstance(exc, InvalidQueryParameter):
-        extra["source"] = ErrorSource(parameter=exc.parameter)
-    elif isinstance(exc, DocumentMismatch):
-        extra["source"] = ErrorSource(pointer=exc.pointer)
-    detail = getattr(exc, "message", None) or str(exc) or title
-    return [ErrorObject(status=str(status), code=code, title=title, detail=detail, **extra)]
+    if isinstance(failure.error, InvalidQueryParameter):
+        extra["source"] = ErrorSource(parameter=failure.error.parameter)
+    elif isinstance(failure.error, DocumentMismatch):
+        extra["source"] = ErrorSource(pointer=failure.error.pointer)
+    return [
+        ErrorObject(
+            status=str(failure.status),
+            code=failure.code,
+            title=failure.title,
+            detail=failure.detail,
+            **extra,
+        )
+    ]
 
 
 def _shape_error(error: Mapping[str, Any]) -> ErrorObject:
@@ -223,31 +220,13 @@ def _respond(
     )
 
 
-def error_response(exc: Exception, request: Request) -> Response | None:
-    """The response for an error this dialect knows, or None for the caller to describe."""
+def respond(exc: Exception, request: Request) -> JsonApiResponse:
+    """The JSON:API error document for any exception."""
     if isinstance(exc, RequestValidationError):
         objects = [_shape_error(error) for error in exc.errors()]
         # A document that does not fit the endpoint at all (wrong type, client id, bad
         # shape) makes its attribute errors noise: report the misfit alone.
         misfits = [item for item in objects if item.status != "422"]
         return _respond(misfits or objects)
-    for cls, status, code, title in ERROR_TABLE:
-        if isinstance(exc, cls):
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            return _respond(_objects(exc, status, code, title, request), headers)
-    return None
-
-
-def failure_response(
-    request: Request,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A failure outside the table (transport, database, unknown route, a bug)."""
-    return _respond(
-        [ErrorObject(status=str(status), code=code, title=title, detail=detail)], headers
-    )
+    failure = describe(exc, request)
+    return _respond(_objects(failure, request), dict(failure.headers) or None)

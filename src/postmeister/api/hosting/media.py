@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from postmeister.api.common import UnsupportedMediaType
+from postmeister.api.errors import NotAcceptable, UnsupportedMediaType
 
 JSONAPI = "application/vnd.api+json"
 _JSONAPI_PARAMETERS = frozenset({"ext", "profile"})
@@ -29,12 +29,6 @@ class JsonApiResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-class NotAcceptable(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def split_outside_quotes(text: str, separator: str) -> list[str]:

@@ -1,38 +1,41 @@
 """The hosting dialect: JSON:API documents under /email-addresses (email-addresses-api.de.txt).
 
-Each route: parse the request, call the services, render the document. Ids are the
-addresses' integer ids, as strings. Every route first checks the JSON:API media types and
-refuses unknown query parameters (`JsonApiRoute`).
+Each route: parse the request (`requests.py`), call the services, render the document
+(`render.py`). Ids are the addresses' integer ids, as strings. Every route authenticates
+first, then checks the JSON:API media types and refuses unknown query parameters, all before
+the body is parsed (`JsonApiRoute`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Coroutine
+from functools import cached_property
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Security
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
 from postmeister.api.common import app_state, current_actor, transaction
-from postmeister.api.hosting import document as docs
-from postmeister.api.hosting.document import (
+from postmeister.api.errors import InvalidQueryParameter
+from postmeister.api.hosting import render, requests
+from postmeister.api.hosting.errors import ErrorDocument
+from postmeister.api.hosting.media import JSONAPI, JsonApiResponse, check_accept, check_content_type
+from postmeister.api.hosting.render import (
+    ApplicationPasswordCollectionDocument,
+    ApplicationPasswordDocument,
+    EmailAddressCollectionDocument,
+    EmailAddressDocument,
+)
+from postmeister.api.hosting.requests import (
     DEFAULT_PAGE_SIZE,
     MAX_ID,
     MAX_PAGE_SIZE,
-    ApplicationPasswordCollectionDocument,
     ApplicationPasswordCreateDocument,
-    ApplicationPasswordDocument,
-    EmailAddressCollectionDocument,
     EmailAddressCreateDocument,
-    EmailAddressDocument,
     EmailAddressPatchDocument,
-    ErrorDocument,
-    InvalidQueryParameter,
 )
-from postmeister.api.hosting.media import JSONAPI, JsonApiResponse, check_accept, check_content_type
+from postmeister.api.routing import AuthenticatedRoute
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses import service
 from postmeister.domain.app_passwords import service as app_passwords
@@ -50,25 +53,23 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-class JsonApiRoute(APIRoute):
-    """Checks what every JSON:API request must satisfy before FastAPI reads the body:
-    an acceptable `Accept`, the JSON:API `Content-Type` on any body, and no query parameter
-    the route does not declare (JSON:API asks for 400 there, not silence)."""
+class JsonApiRoute(AuthenticatedRoute):
+    """After authentication and before FastAPI reads the body, checks what every JSON:API
+    request must satisfy: an acceptable `Accept`, the JSON:API `Content-Type` on any body,
+    and no query parameter the route does not declare (JSON:API asks for 400 there, not
+    silence)."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        declared = _query_names(self.dependant)
+    @cached_property
+    def declared_query(self) -> frozenset[str]:
+        return _query_names(self.dependant)
 
-        async def negotiated(request: Request) -> Response:
-            check_accept(request.headers.get("accept"))
-            for name in request.query_params:
-                if name not in declared:
-                    raise InvalidQueryParameter(name, "this endpoint has no such query parameter")
-            if await request.body():
-                check_content_type(request.headers.get("content-type"))
-            return await handler(request)
-
-        return negotiated
+    async def check_request(self, request: Request) -> None:
+        check_accept(request.headers.get("accept"))
+        for name in request.query_params:
+            if name not in self.declared_query:
+                raise InvalidQueryParameter(name, "this endpoint has no such query parameter")
+        if await request.body():
+            check_content_type(request.headers.get("content-type"))
 
 
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
@@ -88,7 +89,7 @@ _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 router = APIRouter(
-    prefix=docs.BASE_PATH,
+    prefix=render.BASE_PATH,
     tags=["hosting (JSON:API)"],
     route_class=JsonApiRoute,
     default_response_class=JsonApiResponse,
@@ -118,7 +119,7 @@ def _today(request: Request) -> dt.date:
     return _calendar(request).today()
 
 
-def _created(body: docs.Body, location: str) -> JsonApiResponse:
+def _created(body: render.Body, location: str) -> JsonApiResponse:
     return JsonApiResponse(body, status_code=201, headers={"Location": location})
 
 
@@ -156,7 +157,7 @@ def list_email_addresses(
 ) -> Response:
     """The caller's addresses in id order, one keyset page at a time: follow `links.next`
     and `links.prev`. Filters may be given as `filter[name]` or as the bare name."""
-    query = docs.list_query(
+    query = requests.list_query(
         size=page_size,
         after=page_after,
         before=page_before,
@@ -178,7 +179,7 @@ def list_email_addresses(
             address=query.address,
             domain=query.domain,
         )
-        return JsonApiResponse(docs.email_address_collection(page, query, today=today))
+        return JsonApiResponse(render.email_address_collection(page, query, today=today))
 
 
 @router.post(
@@ -195,27 +196,31 @@ def create_email_address(
 ) -> Response:
     """Create a mailbox or a forward. A mailbox created without a password gets a strong
     generated one, returned once as `data.attributes.password`."""
-    new = docs.new_address(document.data.attributes)
+    new = requests.new_address(document.data.attributes)
     today = _today(request)
     with transaction(request) as session:
         created = service.create_address(
-            session, actor, new, passwords=app_state(request).passwords
+            session,
+            actor,
+            new,
+            passwords=app_state(request).passwords,
+            max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
         )
-        body = docs.email_address_document(
+        body = render.email_address_document(
             created.address, today=today, password=created.generated_password
         )
-    return _created(body, docs.email_address_path(created.address.id))
+    return _created(body, render.email_address_path(created.address.id))
 
 
 @router.get("/{address_id}", response_model=EmailAddressDocument, summary="Get an email address")
 def get_email_address(
     request: Request, address_id: AddressId, actor: Annotated[Actor, Depends(current_actor)]
 ) -> Response:
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     today = _today(request)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
-        return JsonApiResponse(docs.email_address_document(address, today=today))
+        return JsonApiResponse(render.email_address_document(address, today=today))
 
 
 @router.patch(
@@ -229,16 +234,22 @@ def update_email_address(
 ) -> Response:
     """Change any number of attributes at once: all of them or, if one breaks a rule, none.
     Attributes left out stay as they are. `data.id` must equal the id in the URL."""
-    docs.check_id(document.data.id, address_id)
-    key = docs.parse_id(address_id)
-    changes = docs.address_changes(document.data.attributes)
+    requests.check_id(document.data.id, address_id)
+    key = requests.parse_id(address_id)
+    changes = requests.address_changes(document.data.attributes)
     today = _today(request)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         service.update_address(
-            session, actor, address, changes, passwords=app_state(request).passwords, today=today
+            session,
+            actor,
+            address,
+            changes,
+            passwords=app_state(request).passwords,
+            today=today,
+            max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
         )
-        return JsonApiResponse(docs.email_address_document(address, today=today))
+        return JsonApiResponse(render.email_address_document(address, today=today))
 
 
 @router.delete(
@@ -249,7 +260,7 @@ def update_email_address(
 def delete_email_address(
     request: Request, address_id: AddressId, actor: Annotated[Actor, Depends(current_actor)]
 ) -> Response:
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         service.delete_address(session, actor, address)
@@ -265,7 +276,7 @@ def delete_email_address(
 def reset_password(
     request: Request, address_id: AddressId, actor: Annotated[Actor, Depends(current_actor)]
 ) -> Response:
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     today = _today(request)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
@@ -273,7 +284,7 @@ def reset_password(
             session, actor, address, passwords=app_state(request).passwords
         )
         return JsonApiResponse(
-            docs.email_address_document(address, today=today, password=generated)
+            render.email_address_document(address, today=today, password=generated)
         )
 
 
@@ -292,14 +303,14 @@ def add_forward_target(
     actor: Annotated[Actor, Depends(current_actor)],
 ) -> Response:
     """Adds `target` to `forward_to` (adding one already there changes nothing)."""
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     today = _today(request)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         service.add_forward_target(
             session, actor, address, target, passwords=app_state(request).passwords
         )
-        return JsonApiResponse(docs.email_address_document(address, today=today))
+        return JsonApiResponse(render.email_address_document(address, today=today))
 
 
 @router.delete(
@@ -314,14 +325,14 @@ def remove_forward_target(
     actor: Annotated[Actor, Depends(current_actor)],
 ) -> Response:
     """Removes `target` from `forward_to`; a forward keeps at least one target."""
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     today = _today(request)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         service.remove_forward_target(
             session, actor, address, target, passwords=app_state(request).passwords
         )
-        return JsonApiResponse(docs.email_address_document(address, today=today))
+        return JsonApiResponse(render.email_address_document(address, today=today))
 
 
 # ---------------------------------------------------------------------------- app passwords
@@ -335,11 +346,11 @@ def remove_forward_target(
 def list_application_passwords(
     request: Request, address_id: AddressId, actor: Annotated[Actor, Depends(current_actor)]
 ) -> Response:
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         found = app_passwords.list_app_passwords(session, address)
-        return JsonApiResponse(docs.app_password_collection(address.id, found))
+        return JsonApiResponse(render.app_password_collection(address.id, found))
 
 
 @router.post(
@@ -355,7 +366,7 @@ def create_application_password(
     document: Annotated[ApplicationPasswordCreateDocument, Body(media_type=JSONAPI)],
     actor: Annotated[Actor, Depends(current_actor)],
 ) -> Response:
-    key = docs.parse_id(address_id)
+    key = requests.parse_id(address_id)
     attributes = document.data.attributes
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
@@ -367,8 +378,8 @@ def create_application_password(
             application=attributes.application,
         )
         created = issued.app_password
-        body = docs.app_password_document(created, secret=issued.secret)
-    return _created(body, docs.app_password_path(created.address_id, created.id))
+        body = render.app_password_document(created, secret=issued.secret)
+    return _created(body, render.app_password_path(created.address_id, created.id))
 
 
 @router.get(
@@ -382,12 +393,12 @@ def get_application_password(
     app_password_id: AppPasswordId,
     actor: Annotated[Actor, Depends(current_actor)],
 ) -> Response:
-    key = docs.parse_id(address_id)
-    app_key = docs.parse_id(app_password_id, docs.APPLICATION_PASSWORD)
+    key = requests.parse_id(address_id)
+    app_key = requests.parse_id(app_password_id, requests.APPLICATION_PASSWORD)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         found = app_passwords.get_app_password(session, address, app_key)
-        return JsonApiResponse(docs.app_password_document(found))
+        return JsonApiResponse(render.app_password_document(found))
 
 
 @router.delete(
@@ -401,8 +412,8 @@ def delete_application_password(
     app_password_id: AppPasswordId,
     actor: Annotated[Actor, Depends(current_actor)],
 ) -> Response:
-    key = docs.parse_id(address_id)
-    app_key = docs.parse_id(app_password_id, docs.APPLICATION_PASSWORD)
+    key = requests.parse_id(address_id)
+    app_key = requests.parse_id(app_password_id, requests.APPLICATION_PASSWORD)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         app_passwords.delete_app_password(session, actor, address, app_key)

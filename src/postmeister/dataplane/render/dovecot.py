@@ -20,6 +20,12 @@ One dict (`postmeister`, served by Dovecot's dict process over SQL) carries the 
   the `quota-status` policy service, and an LMTP delivery over quota (mail to an alias, or
   a message larger than the space left) is a temporary failure, so Postfix keeps the
   message queued instead of bouncing it.
+
+Brute force (IMAP, and SMTP AUTH, which Postfix hands to this Dovecot): every failure is
+answered after `auth_failure_delay`; Dovecot's own per-address penalty (anvil) is left on;
+and the Postmeister auth policy service (`postmeister.dataplane.authpolicy`, its numbers
+there) is asked before and after each password check, slowing and then refusing repeated
+failures per client address and per account.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from postmeister.dataplane.contract import (
     SIEVE_SCRIPTS,
 )
 from postmeister.dataplane.render.model import (
+    AuthPolicy,
     Instance,
     PostgresDatabase,
     RenderedFile,
@@ -61,6 +68,13 @@ USER_QUERY = (
     "FROM dataplane_v1_mailboxes WHERE address = '%u'"
 )
 DOVECOT_FIRST_VALID_UID = 500
+AUTH_POLICY_FILE = "dovecot/postmeister-auth-policy.conf.ext"
+AUTH_POLICY_HASH_BITS = 32
+# What Dovecot tells the auth policy service about each attempt (JSON keys of `Attempt`).
+AUTH_POLICY_ATTRIBUTES = (
+    "login=%{requested_username} pwhash=%{hashed_password} remote=%{rip} "
+    "protocol=%s session_id=%{session}"
+)
 
 ITERATE_QUERY = "SELECT address AS user FROM dataplane_v1_mailboxes"
 
@@ -149,6 +163,44 @@ def sql_file(site: Site) -> RenderedFile:
     return RenderedFile("dovecot/postmeister-sql.conf.ext", content, secret=secret)
 
 
+def _brute_force(site: Site) -> list[str]:
+    lines = [
+        "# Brute force: every failed login is answered after this delay; Dovecot's anvil adds\n",
+        "# its own per-address penalty (4, 8, then 15 s before each further attempt).\n",
+        "auth_failure_delay = 2 secs\n",
+        "auth_verbose = yes\n",
+    ]
+    if site.auth_policy is not None:
+        path = site.config_dir / AUTH_POLICY_FILE
+        lines.append("# Per address and per account: the Postmeister auth policy service.\n")
+        lines.append(f"!include {path}\n")
+    return lines
+
+
+def auth_policy_file(policy: AuthPolicy) -> RenderedFile:
+    """The auth policy settings; secret because of the hash nonce."""
+    lines = [
+        HEADER,
+        "# Asked before and after every password check, told every outcome; if it does not\n",
+        "# answer, logins go on with Dovecot's own penalty only (reject_on_fail = no).\n",
+        f"auth_policy_server_url = http://{policy.endpoint}/\n",
+        f"auth_policy_hash_nonce = {policy.hash_nonce}\n",
+        f"auth_policy_request_attributes = {AUTH_POLICY_ATTRIBUTES}\n",
+        "# The service tells guesses apart by this many bits of a hash keyed by the nonce: at\n",
+        "# Dovecot's default of 12, two of 20 guesses share a hash one time in 20.\n",
+        f"auth_policy_hash_truncate = {AUTH_POLICY_HASH_BITS}\n",
+        "auth_policy_server_timeout_msecs = 1000\n",
+        "auth_policy_reject_on_fail = no\n",
+        "auth_policy_check_before_auth = yes\n",
+        "auth_policy_check_after_auth = yes\n",
+        "auth_policy_report_after_auth = yes\n",
+    ]
+    if policy.trusted_networks:
+        lines.append("# Hosts that log in for others and pass on their addresses (webmail).\n")
+        lines.append(f"login_trusted_networks = {' '.join(policy.trusted_networks)}\n")
+    return RenderedFile(AUTH_POLICY_FILE, "".join(lines), secret=True)
+
+
 def app_password_sql_file(site: Site) -> RenderedFile:
     connection, secret = _connection(site)
     content = HEADER + connection + f"password_query = {APP_PASSDB_QUERY}\n"
@@ -179,6 +231,7 @@ def postmeister_conf(site: Site) -> str:
         "# No cache: a revoked credential must fail on the next login, not after a TTL.\n",
         "auth_cache_size = 0\n",
         "auth_username_format = %Lu\n",
+        *_brute_force(site),
         "passdb {\n  driver = sql\n",
         f"  args = {cfg / 'postmeister-sql.conf.ext'}\n}}\n",
         "passdb {\n  driver = sql\n",
@@ -286,7 +339,7 @@ def _quota_and_sieve(site: Site) -> list[str]:
 def _listener_path(site: Site) -> str:
     # Dovecot wants sockets inside its base_dir named relative to it.
     instance = site.instance
-    if instance is not None and site.sasl_socket.parent == instance.dovecot_base:
+    if instance is not None and site.sasl_socket.parent == instance.layout.dovecot_base:
         return site.sasl_socket.name
     return str(site.sasl_socket)
 
@@ -302,12 +355,12 @@ def instance_conf(site: Site, instance: Instance) -> str:
     lines = [
         HEADER,
         "# A private Dovecot instance (postmeister dataplane up): loopback only.\n",
-        f"base_dir = {instance.dovecot_base}\n",
-        f"state_dir = {instance.dovecot_state}\n",
+        f"base_dir = {instance.layout.dovecot_base}\n",
+        f"state_dir = {instance.layout.dovecot_state}\n",
         "instance_name = postmeister\n",
         f"listen = {instance.listen}\n",
         "protocols = imap lmtp\n",
-        f"log_path = {instance.log_dir / 'dovecot.log'}\n",
+        f"log_path = {instance.layout.log_dir / 'dovecot.log'}\n",
         "ssl = yes\n" if tls else "ssl = no\n",
     ]
     if tls:
@@ -324,8 +377,10 @@ def instance_conf(site: Site, instance: Instance) -> str:
             f"  inet_listener imap {{\n    address = {instance.listen}\n",
             f"    port = {instance.imap_port}\n  }}\n",
             "  inet_listener imaps {\n    port = 0\n  }\n}\n",
-            "# Loopback only, so every client comes from 127.0.0.1: a per-IP penalty after a\n",
-            "# failed login would slow down every client for one typo. (A real server keeps it.)\n",
+            "# This stack's own clients (tests, benchmarks) all come from 127.0.0.1, and Dovecot\n",
+            "# 2.3's per-address penalty cannot exempt an address: one typo would slow them all.\n",
+            "# It is off here; the auth policy service applies its limits per address (127.0.0.1\n",
+            "# trusted) and per account. A real server keeps this penalty on top.\n",
             "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n",
             f"!include {site.config_dir / 'dovecot' / 'postmeister.conf'}\n",
         ]
@@ -340,6 +395,8 @@ def render_dovecot(site: Site) -> list[RenderedFile]:
         dict_sql_file(site),
         RenderedFile("dovecot/postmeister.conf", postmeister_conf(site)),
     ]
+    if site.auth_policy is not None:
+        files.append(auth_policy_file(site.auth_policy))
     if site.instance is not None:
         files.append(RenderedFile("dovecot/dovecot.conf", instance_conf(site, site.instance)))
     return files

@@ -1,5 +1,9 @@
 """Configuration of the Postmeister milters: the sender milter (header From check on
-submission) and the antispam milter (rspamd verdict + recipient policies on the SMTP port)."""
+submission) and the antispam milter (rspamd verdict + recipient policies on the SMTP port).
+
+`milter.json` is read by `python -m postmeister.dataplane.milter --config milter.json`
+(`postmeister.dataplane.milter.__main__`), which the stack and `postmeister dataplane milter`
+start."""
 
 from __future__ import annotations
 

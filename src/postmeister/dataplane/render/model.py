@@ -6,11 +6,12 @@ the current directory, the environment) is resolved before a `Site` is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from postmeister.dataplane.authpolicy import Limits
 from postmeister.db import is_sqlite
 
 
@@ -80,18 +81,44 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class Instance:
-    """A private, self-contained Postfix + Dovecot pair living under one directory.
+class StackLayout:
+    """Where everything of a private stack (`dataplane up --dir ROOT`) lives: the one
+    definition that the renderers, `stack.py` (start, stop) and the tests all read.
 
-    Present only for `dataplane up`: then the renderer also writes complete main.cf, master.cf
-    and dovecot.conf with their own queue, state, run and log directories and loopback ports.
+        ROOT/etc/{postfix,dovecot,rspamd}/, milter.json, authpolicy.json   configuration
+        ROOT/postfix/{queue,data}/   Postfix queue (its pid file in queue/pid/) and data
+        ROOT/run/dovecot/            Dovecot base_dir (pid, auth and dict sockets)
+        ROOT/run/milter.pid, ROOT/run/authpolicy.pid   the Postmeister services
+        ROOT/run/rspamd/, ROOT/state/rspamd/   rspamd pid file and state (user _rspamd)
+        ROOT/state/dovecot/  ROOT/log/ (all logs)  ROOT/mail/ (Maildirs)  ROOT/tls/
+        ROOT/stack.json              the ports, as printed by `up`
     """
 
     root: Path
-    listen: str
-    smtp_port: int
-    submission_port: int
-    imap_port: int
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def postfix_config(self) -> Path:
+        return self.etc / "postfix"
+
+    @property
+    def dovecot_config(self) -> Path:
+        return self.etc / "dovecot" / "dovecot.conf"
+
+    @property
+    def rspamd_config(self) -> Path:
+        return self.etc / "rspamd" / "rspamd.conf"
+
+    @property
+    def milter_config(self) -> Path:
+        return self.etc / "milter.json"
+
+    @property
+    def authpolicy_config(self) -> Path:
+        return self.etc / "authpolicy.json"
 
     @property
     def postfix_queue(self) -> Path:
@@ -102,42 +129,120 @@ class Instance:
         return self.root / "postfix" / "data"
 
     @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
     def dovecot_base(self) -> Path:
-        return self.root / "run" / "dovecot"
+        return self.run_dir / "dovecot"
+
+    @property
+    def sasl_socket(self) -> Path:
+        return self.dovecot_base / "auth-postfix"
 
     @property
     def dovecot_state(self) -> Path:
         return self.root / "state" / "dovecot"
 
     @property
+    def rspamd_state(self) -> Path:
+        return self.root / "state" / "rspamd"
+
+    @property
     def log_dir(self) -> Path:
         return self.root / "log"
 
+    @property
+    def mail_root(self) -> Path:
+        return self.root / "mail"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def tls(self) -> Tls:
+        return Tls(cert_file=self.tls_dir / "cert.pem", key_file=self.tls_dir / "key.pem")
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def postfix_pid(self) -> Path:
+        return self.postfix_queue / "pid" / "master.pid"
+
+    @property
+    def dovecot_pid(self) -> Path:
+        return self.dovecot_base / "master.pid"
+
+    @property
+    def milter_pid(self) -> Path:
+        return self.run_dir / "milter.pid"
+
+    @property
+    def authpolicy_pid(self) -> Path:
+        return self.run_dir / "authpolicy.pid"
+
+    @property
+    def rspamd_pid(self) -> Path:
+        return self.run_dir / "rspamd" / "rspamd.pid"
+
+    def pid_files(self) -> dict[str, Path]:
+        """Each daemon's pid file, in the order they are stopped (Postfix first: it stops
+        taking mail before its milters, its auth policy and its LMTP target go away)."""
+        return {
+            "postfix": self.postfix_pid,
+            "milter": self.milter_pid,
+            "authpolicy": self.authpolicy_pid,
+            "rspamd": self.rspamd_pid,
+            "dovecot": self.dovecot_pid,
+        }
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A private, self-contained Postfix + Dovecot pair living under one directory.
+
+    Present only for `dataplane up`: then the renderer also writes complete main.cf, master.cf
+    and dovecot.conf with their own queue, state, run and log directories and loopback ports.
+    """
+
+    layout: StackLayout
+    listen: str
+    smtp_port: int
+    submission_port: int
+    imap_port: int
     # Compiled rspamd regular expressions (hyperscan): a cache keyed by the rules' hashes, so
     # stacks on one machine may share it; compiling the stock rules takes seconds.
     rspamd_cache_dir: Path | None = None
 
     @property
-    def milter_pid_file(self) -> Path:
-        return self.root / "run" / "milter.pid"
-
-    @property
-    def rspamd_state(self) -> Path:
-        return self.root / "state" / "rspamd"
-
-    @property
-    def rspamd_pid_file(self) -> Path:
-        return self.root / "run" / "rspamd" / "rspamd.pid"
-
-    @property
     def rspamd_hyperscan_cache(self) -> Path:
-        return self.rspamd_cache_dir or self.rspamd_state
+        return self.rspamd_cache_dir or self.layout.rspamd_state
 
 
 @dataclass(frozen=True)
 class Tls:
     cert_file: Path
     key_file: Path
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    """The brute-force limits: Postmeister's auth policy service, which Dovecot asks
+    before and after every password check (see `postmeister.dataplane.authpolicy`).
+
+    `hash_nonce` salts the password hashes Dovecot sends it (the same on every mail node).
+    `trusted_networks` are hosts that log in on behalf of others and pass on their
+    addresses (a webmail host): Dovecot takes the client address from them and they are
+    exempt from the per-address limits; the per-account limits still hold.
+    """
+
+    endpoint: Endpoint
+    hash_nonce: str
+    limits: Limits = field(default_factory=Limits)
+    trusted_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,6 +279,8 @@ class Site:
     rspamd: Endpoint = Endpoint("127.0.0.1", 11333)
     # Where Sieve sends autoreplies over SMTP; None: through the local sendmail.
     submission_host: Endpoint | None = None
+    # Brute-force limits per client address and account (None: Dovecot's own penalty only).
+    auth_policy: AuthPolicy | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from postmeister.dataplane.contract import ALIASES as ALIASES_VIEW
-from postmeister.dataplane.contract import CONTRACT_VERSION, DOMAINS, LOGINS, SENDER_LOGINS, View
+from postmeister.dataplane.contract import (
+    CONTRACT_VERSION,
+    DOMAINS,
+    LOGINS,
+    SENDER_LOGINS,
+    SENDER_LOOKUP,
+    View,
+)
 from postmeister.dataplane.contract import MAILBOXES as MAILBOXES_VIEW
 from postmeister.dataplane.render.model import (
     Instance,
@@ -27,6 +34,8 @@ HEADER = (
     "# Do not edit: change the settings and render again.\n"
 )
 
+# AUTH commands per client address and minute on the submission port.
+SUBMISSION_AUTH_RATE_LIMIT = 60
 SUBMISSION_DISABLED_REPLY = "554 5.7.1 Sending is disabled for this account (submission_disabled)"
 
 
@@ -75,7 +84,7 @@ MAPS: tuple[PostfixMap, ...] = (
         stem="sender-logins",
         parameter="smtpd_sender_login_maps",
         view=SENDER_LOGINS,
-        query=("SELECT login FROM dataplane_v1_sender_logins WHERE sender IN ('%u@%d', '%d', '*')"),
+        query=SENDER_LOOKUP.format(address="'%u@%d'", domain="'%d'"),
         why="which logins may use an envelope sender (own address + spoofing whitelist)",
     ),
     PostfixMap(
@@ -187,6 +196,10 @@ def submission_service(name: str, *, chroot: str) -> str:
         "smtpd_tls_security_level=encrypt",
         "smtpd_tls_auth_only=yes",
         "smtpd_sasl_auth_enable=yes",
+        # Brute force, per client address: at most this many AUTH commands a minute
+        # (anvil_rate_time_unit); Dovecot then slows and blocks failures per address and
+        # per account. smtpd_client_event_limit_exceptions ($mynetworks) are exempt.
+        f"smtpd_client_auth_rate_limit={SUBMISSION_AUTH_RATE_LIMIT}",
         "smtpd_client_restrictions=permit_sasl_authenticated,reject",
         "smtpd_helo_restrictions=",
         "smtpd_sender_restrictions=$postmeister_submission_sender_restrictions",
@@ -245,8 +258,8 @@ def instance_main_cf(site: Site, instance: Instance) -> str:
         HEADER,
         "# A private Postfix instance (postmeister dataplane up): loopback only, its own queue.\n",
         "compatibility_level = 3.6\n",
-        f"queue_directory = {instance.postfix_queue}\n",
-        f"data_directory = {instance.postfix_data}\n",
+        f"queue_directory = {instance.layout.postfix_queue}\n",
+        f"data_directory = {instance.layout.postfix_data}\n",
         "mail_owner = postfix\n",
         "setgid_group = postdrop\n",
         f"myhostname = {site.hostname}\n",
@@ -269,12 +282,22 @@ def instance_main_cf(site: Site, instance: Instance) -> str:
         "smtp_host_lookup = native\n",
         "biff = no\n",
         "append_dot_mydomain = no\n",
-        f"maillog_file = {instance.log_dir / 'postfix.log'}\n",
-        f"maillog_file_prefixes = {instance.log_dir}\n",
+        f"maillog_file = {instance.layout.log_dir / 'postfix.log'}\n",
+        f"maillog_file_prefixes = {instance.layout.log_dir}\n",
         "smtp_tls_security_level = none\n",
+        *_limit_exceptions(site),
         "\n",
     ]
     return "".join(head) + main_cf_fragment(site)
+
+
+def _limit_exceptions(site: Site) -> list[str]:
+    # mynetworks is empty here, so without this the hosts that log in on behalf of others
+    # (the auth policy's trusted networks) would share one AUTH rate limit.
+    policy = site.auth_policy
+    if policy is None or not policy.trusted_networks:
+        return []
+    return [f"smtpd_client_event_limit_exceptions = {' '.join(policy.trusted_networks)}\n"]
 
 
 def instance_master_cf(site: Site, instance: Instance) -> str:

@@ -2,7 +2,7 @@
 
 rspamd is the spam scanner behind the Postmeister antispam milter: the milter sends each
 message to an rspamd "normal" worker over rspamd's HTTP scan protocol and applies the
-recipients' policies to rspamd's verdict (see `postmeister.dataplane.antispam`).
+recipients' policies to rspamd's verdict (see `postmeister.dataplane.milter.antispam`).
 
 The private instance uses the rule set of Debian's package (`/etc/rspamd`), its own state,
 log and pid files below the stack directory, and a worker on a loopback port. It must work
@@ -55,12 +55,12 @@ def rspamd_conf(site: Site, instance: Instance) -> str:
         + "# A private rspamd instance (postmeister dataplane up): loopback only, offline.\n"
         + '.include "$CONFDIR/common.conf"\n'
         + "options {\n"
-        + f'  pidfile = "{instance.rspamd_pid_file}";\n'
+        + f'  pidfile = "{instance.layout.rspamd_pid}";\n'
         + '  cache_file = "$DBDIR/symbols.cache";\n'
         + f'  hs_cache_dir = "{instance.rspamd_hyperscan_cache}/";\n'
         + '  url_tld = "${SHAREDIR}/effective_tld_names.dat";\n'
         + '  control_socket = "$DBDIR/rspamd.sock mode=0600";\n'
-        + f'  tempdir = "{instance.rspamd_state}";\n'
+        + f'  tempdir = "{instance.layout.rspamd_state}";\n'
         + "  allow_raw_input = true;\n"
         + "  task_timeout = 8s;\n"
         + "  # Offline: nothing is a local network, and DNS fails at once.\n"
@@ -69,7 +69,7 @@ def rspamd_conf(site: Site, instance: Instance) -> str:
         + "}\n"
         + "logging {\n"
         + '  type = "file";\n'
-        + f'  filename = "{instance.log_dir / "rspamd.log"}";\n'
+        + f'  filename = "{instance.layout.log_dir / "rspamd.log"}";\n'
         + '  level = "notice";\n'
         + "}\n"
         + 'worker "normal" {\n'

@@ -1,26 +1,55 @@
-"""Email addresses: every rule for mailboxes and forwards, shared by both API dialects.
+"""Email addresses: one object's changes, with every rule shared by both API dialects.
 
 Services validate, check ownership and flush; the caller commits. Input that breaks several
 rules is reported in full (`InvalidInput` with one `FieldProblem` per rule) and nothing is
-written: validation happens before the first change to the session.
+written: validation happens before the first change to the session. The rules themselves
+are pure functions in `rules.py`, which the sync bulk writer (`bulk.py`) applies too; the
+visible queries are in `queries.py` and the request/response shapes in `schemas.py` (all
+re-exported here, so `service.X` keeps working for the API layers).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Final, Literal, TypeAlias, TypeVar, Union
+from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, delete, func, literal, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from postmeister.domain.access import Actor, visible_domains
+from postmeister.config import AddressSettings
+from postmeister.domain.access import Actor, hosted_elsewhere
+from postmeister.domain.addresses import rules
+from postmeister.domain.addresses.queries import (
+    get_address,
+    list_address_page,
+    list_addresses,
+    visible_addresses,
+)
+from postmeister.domain.addresses.rules import (
+    MAX_AUTORESPONDER_TEXT,
+    MAX_DESCRIPTION,
+    MAX_FORWARD_TARGETS,
+    MAX_QUOTA_BYTES,
+    AddressExists,
+    PackageFull,
+    check_text,
+)
+from postmeister.domain.addresses.schemas import (
+    ANTISPAM_POLICIES,
+    KINDS,
+    UNSET,
+    AddressChanges,
+    AddressPage,
+    AutoresponderChanges,
+    Created,
+    Kind,
+    Maybe,
+    NewAddress,
+)
 from postmeister.domain.addresses.syntax import (
     ParsedAddress,
     parse_address,
-    parse_address_list,
     parse_local_part,
     parse_sender_patterns,
 )
@@ -34,7 +63,6 @@ from postmeister.domain.autoresponders.service import schedule_of, store_schedul
 from postmeister.domain.domains.service import get_domain
 from postmeister.domain.passwords.service import Passwords
 from postmeister.errors import (
-    AlreadyExists,
     Conflict,
     FieldProblem,
     InvalidInput,
@@ -52,253 +80,40 @@ from postmeister.models import (
     SenderPermission,
 )
 
-Kind = Literal["mailbox", "forward"]
-KINDS: Final = ("mailbox", "forward")
-ANTISPAM_POLICIES: Final = ("reject", "junk-folder", "subject-rewrite", "none")
-MAX_DESCRIPTION = 1000
-MAX_FORWARD_TARGETS = 100
-MAX_AUTORESPONDER_TEXT = 65536
+__all__ = [
+    "ANTISPAM_POLICIES",
+    "KINDS",
+    "MAX_AUTORESPONDER_TEXT",
+    "MAX_DESCRIPTION",
+    "MAX_FORWARD_TARGETS",
+    "MAX_QUOTA_BYTES",
+    "UNSET",
+    "AddressChanges",
+    "AddressExists",
+    "AddressPage",
+    "AutoresponderChanges",
+    "Created",
+    "Kind",
+    "Maybe",
+    "NewAddress",
+    "PackageFull",
+    "add_forward_target",
+    "check_text",
+    "create_address",
+    "delete_address",
+    "get_address",
+    "list_address_page",
+    "list_addresses",
+    "remove_forward_target",
+    "reset_password",
+    "split_address",
+    "update_address",
+    "visible_addresses",
+]
 
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET: Final = _Unset.UNSET
-T = TypeVar("T")
-Maybe: TypeAlias = Union[T, _Unset]  # noqa: UP007 - the | form cannot make a generic alias
-
-
-@dataclass(frozen=True)
-class AutoresponderChanges:
-    text: Maybe[str] = UNSET
-    active: Maybe[bool] = UNSET
-    activates: Maybe[dt.date | None] = UNSET
-    expires: Maybe[dt.date | None] = UNSET
-
-
-@dataclass(frozen=True)
-class AddressChanges:
-    """A partial update: UNSET fields stay as they are."""
-
-    description: Maybe[str | None] = UNSET
-    antispam: Maybe[str] = UNSET
-    forward_to: Maybe[list[str]] = UNSET
-    password: Maybe[str] = UNSET  # plain text, checked against the policy
-    spoofing_whitelist: Maybe[list[str]] = UNSET
-    submission_disabled: Maybe[bool] = UNSET
-    quota_bytes: Maybe[int | None] = UNSET
-    autoresponder: Maybe[AutoresponderChanges] = UNSET
-
-
-@dataclass(frozen=True)
-class NewAddress:
-    local_part: str
-    domain: str
-    kind: Kind
-    description: str | None = None
-    antispam: str = "reject"
-    forward_to: list[str] = field(default_factory=list)
-    # Plain text; None on a mailbox means "generate one" (returned once in `Created`).
-    password: str | None = None
-    spoofing_whitelist: list[str] = field(default_factory=list)
-    submission_disabled: bool = False
-    quota_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class Created:
-    address: Address
-    generated_password: str | None
-
-
-@dataclass(frozen=True)
-class AddressPage:
-    """One keyset page of addresses in id order, and whether more lie on either side."""
-
-    addresses: list[Address]
-    more_before: bool
-    more_after: bool
-
-
-def _loaded() -> tuple[Any, ...]:
-    return (
-        selectinload(Address.forward_targets),
-        selectinload(Address.sender_permissions),
-        selectinload(Address.autoresponder),
-        selectinload(Address.domain),
-        selectinload(Address.usage),
-    )
-
-
-# ---------------------------------------------------------------------------- reading
-
-
-def _visible_addresses(actor: Actor, *, details: bool = True):  # type: ignore[no-untyped-def]
-    domains = visible_domains(actor).with_only_columns(Domain.id).scalar_subquery()
-    statement = select(Address).where(Address.domain_id.in_(domains))
-    return statement.options(*_loaded()) if details else statement
-
-
-def get_address(
-    session: Session, actor: Actor, key: str | int, *, kind: Kind | None = None
-) -> Address:
-    """One visible address by its full address (any case/IDNA form) or its numeric id.
-
-    An address of another kind than `kind` is reported missing: for the controller API an
-    alias is not an account.
-    """
-    statement = _visible_addresses(actor)
-    if isinstance(key, int):
-        statement = statement.where(Address.id == key)
-    else:
-        try:
-            canonical = parse_address(key).address
-        except InvalidInput as exc:
-            raise NotFound(kind or "address", key) from exc
-        statement = statement.where(Address.address == canonical)
-    found: Address | None = session.scalar(statement)
-    if found is None or (kind is not None and found.kind != kind):
-        raise NotFound(kind or "address", str(key))
-    return found
-
-
-def _cursor(value: int) -> Any:
-    """A page cursor as a BIGINT parameter: a neighbour of the largest id (id + 1) must
-    not overflow PostgreSQL's INTEGER; comparing INTEGER with BIGINT still uses the index."""
-    return literal(value, BigInteger)
-
-
-def list_addresses(
-    session: Session,
-    actor: Actor,
-    *,
-    kind: Kind | None = None,
-    domain: str | None = None,
-    package_id: int | None = None,
-    address: str | None = None,
-    after_id: int | None = None,
-    before_id: int | None = None,
-    limit: int | None = None,
-    details: bool = True,
-) -> list[Address]:
-    """Visible addresses in id order; `after_id`/`before_id` + `limit` give keyset pages.
-
-    With `before_id` the page is the `limit` addresses just before it (still in id order).
-    `details=False` skips loading targets, permissions, autoresponder, domain and usage
-    (five more statements): for callers that only ask whether there is any address.
-    """
-    statement = _visible_addresses(actor, details=details)
-    if kind is not None:
-        statement = statement.where(Address.kind == kind)
-    if domain is not None:
-        statement = statement.where(Address.domain_id == get_domain(session, actor, domain).id)
-    if package_id is not None:
-        package_domains = select(Domain.id).where(Domain.package_id == package_id)
-        statement = statement.where(Address.domain_id.in_(package_domains))
-    if address is not None:
-        try:
-            canonical = parse_address(address).address
-        except InvalidInput:
-            return []
-        statement = statement.where(Address.address == canonical)
-    if after_id is not None:
-        statement = statement.where(Address.id > _cursor(after_id))
-    if before_id is not None:
-        statement = statement.where(Address.id < _cursor(before_id)).order_by(Address.id.desc())
-        if limit is not None:
-            statement = statement.limit(limit)
-        return list(reversed(session.scalars(statement).all()))
-    statement = statement.order_by(Address.id)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return list(session.scalars(statement).all())
-
-
-def list_address_page(
-    session: Session,
-    actor: Actor,
-    *,
-    size: int,
-    after_id: int | None = None,
-    before_id: int | None = None,
-    kind: Kind | None = None,
-    domain: str | None = None,
-    package_id: int | None = None,
-    address: str | None = None,
-) -> AddressPage:
-    """A page of at most `size` visible addresses after `after_id` or before `before_id`.
-
-    Each page costs two index range scans whatever the page number: one for the page and
-    one row more (is there a next page?), one row on the other side (is there a previous
-    one?). No count, no offset, so page 20,000 of a million addresses is as fast as page 1.
-    """
-    filters: dict[str, Any] = {
-        "kind": kind,
-        "domain": domain,
-        "package_id": package_id,
-        "address": address,
-    }
-    found = list_addresses(
-        session, actor, after_id=after_id, before_id=before_id, limit=size + 1, **filters
-    )
-    overflow = len(found) > size
-    if before_id is not None:
-        # Paging backwards: the extra row is the oldest one, before the page.
-        page = found[1:] if overflow else found
-        more_before = overflow
-        more_after = bool(
-            list_addresses(
-                session, actor, after_id=before_id - 1, limit=1, details=False, **filters
-            )
-        )
-    else:
-        page = found[:size]
-        more_after = overflow
-        more_before = after_id is not None and bool(
-            list_addresses(
-                session, actor, before_id=after_id + 1, limit=1, details=False, **filters
-            )
-        )
-    return AddressPage(addresses=page, more_before=more_before, more_after=more_after)
-
-
-# ---------------------------------------------------------------------------- validation
-
-
-def _check_antispam(value: str, kind: str, problems: list[FieldProblem]) -> None:
-    if value not in ANTISPAM_POLICIES:
-        problems.append(
-            FieldProblem("antispam", f"must be one of {', '.join(ANTISPAM_POLICIES)}", "antispam")
-        )
-    elif value == "junk-folder" and kind != "mailbox":
-        problems.append(
-            FieldProblem("antispam", "junk-folder is only possible for mailboxes", "antispam")
-        )
-
-
-def check_text(value: str, field: str, *, multiline: bool) -> list[FieldProblem]:
-    """Free text must be storable and displayable: no control characters (line breaks and
-    tabs allowed in `multiline` text) and no lone UTF-16 surrogates, which JSON can carry
-    but neither UTF-8 nor the databases can."""
-    allowed = "\t\n\r" if multiline else ""
-    if any(
-        (ord(c) < 0x20 and c not in allowed) or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000
-        for c in value
-    ):
-        what = "control characters other than line breaks" if multiline else "control characters"
-        return [FieldProblem(field, f"must not contain {what} or unpaired surrogates", "charset")]
-    return []
-
-
-def _check_description(value: str | None, problems: list[FieldProblem]) -> None:
-    if value is None:
-        return
-    if len(value) > MAX_DESCRIPTION:
-        problems.append(
-            FieldProblem("description", f"longer than {MAX_DESCRIPTION} characters", "length")
-        )
-    problems.extend(check_text(value, "description", multiline=True))
+# The class default; callers pass `Settings.addresses.max_quota_bytes` to honour the
+# environment (POSTMEISTER_ADDRESSES__MAX_QUOTA_BYTES).
+DEFAULT_MAX_QUOTA_BYTES = AddressSettings().max_quota_bytes
 
 
 def _collect(problems: list[FieldProblem], call, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -309,47 +124,32 @@ def _collect(problems: list[FieldProblem], call, *args, **kwargs):  # type: igno
         return None
 
 
-def _check_targets(
-    values: list[str], own: str, kind: str, problems: list[FieldProblem]
+def quota_limit_for(actor: Actor, max_quota_bytes: int) -> int | None:
+    """The largest quota this actor may set; None (no bound) for admins."""
+    return None if actor.is_admin else max_quota_bytes
+
+
+def _sender_patterns(
+    session: Session, values: Sequence[str], customer_id: int, problems: list[FieldProblem]
 ) -> list[str] | None:
-    targets: list[str] | None = _collect(problems, parse_address_list, values, field="forward_to")
-    if targets is None:
-        return None
-    if len(targets) > MAX_FORWARD_TARGETS:
-        problems.append(
-            FieldProblem("forward_to", f"more than {MAX_FORWARD_TARGETS} targets", "length")
-        )
-    if own in targets:
-        problems.append(FieldProblem("forward_to", "an address cannot forward to itself", "loop"))
-    if kind == "forward" and not targets:
-        problems.append(
-            FieldProblem("forward_to", "a forward needs at least one target", "required")
-        )
-    return targets
-
-
-MAX_QUOTA_BYTES = 2**50  # 1 PiB: far above any mailbox, far below the BIGINT range
-
-
-def _check_quota(value: int | None, problems: list[FieldProblem]) -> None:
-    if value is not None and not 0 <= value <= MAX_QUOTA_BYTES:
-        problems.append(
-            FieldProblem("quota", f"must be between 0 and {MAX_QUOTA_BYTES} bytes", "range")
-        )
-
-
-def _mailbox_only(name: str, kind: str, problems: list[FieldProblem]) -> None:
-    if kind != "mailbox":
-        problems.append(FieldProblem(name, "only mailboxes have this setting", "mailbox_only"))
+    """The canonical whitelist, or None after recording its problems: syntax first, then
+    the tenancy rule (no other customer's address or domain)."""
+    patterns: list[str] | None = _collect(
+        problems, parse_sender_patterns, list(values), field="spoofing_whitelist"
+    )
+    if not patterns:
+        return patterns
+    named = {d for d in map(rules.sender_domain, patterns) if d is not None}
+    foreign = set(session.scalars(hosted_elsewhere(customer_id, named))) if named else set()
+    found = rules.foreign_sender_problems(patterns, foreign)
+    problems.extend(found)
+    return None if found else patterns
 
 
 def _require_writable(actor: Actor, domain: Domain, *, via_sync: bool) -> None:
     actor.require_write()
     if domain.sync_source_id is not None and not via_sync:
         raise ManagedBySync(domain.display_name, domain.sync_source_id)
-
-
-# ---------------------------------------------------------------------------- writing
 
 
 def create_address(
@@ -360,27 +160,32 @@ def create_address(
     passwords: Passwords,
     password_hash: str | None = None,
     via_sync: bool = False,
+    max_quota_bytes: int = DEFAULT_MAX_QUOTA_BYTES,
 ) -> Created:
-    """Create a mailbox or forward. `password_hash` (already validated) is for imports."""
+    """Create a mailbox or forward. `password_hash` (already validated) is for imports.
+
+    A customer's mailbox created without a quota gets `max_quota_bytes`; an admin's is
+    unlimited (see `rules.quota_problems`).
+    """
     problems: list[FieldProblem] = []
     local_part = _collect(problems, parse_local_part, new.local_part, field="name")
     domain = get_domain(session, actor, new.domain)
     _require_writable(actor, domain, via_sync=via_sync)
-    if new.kind not in KINDS:
-        problems.append(FieldProblem("address_type", "must be mailbox or forward", "kind"))
+    problems.extend(rules.kind_problems(new.kind))
     own = ParsedAddress(local_part or "", domain.name)
-    if local_part is not None and len(own.address.encode()) > 254:
-        problems.append(FieldProblem("address", "address longer than 254 octets", "length"))
-    _check_antispam(new.antispam, new.kind, problems)
-    _check_description(new.description, problems)
-    targets = _check_targets(new.forward_to, own.address, new.kind, problems) or []
-    _check_quota(new.quota_bytes, problems)
-    patterns: list[str] = (
-        _collect(
-            problems, parse_sender_patterns, new.spoofing_whitelist, field="spoofing_whitelist"
-        )
-        or []
-    )
+    if local_part is not None:
+        problems.extend(rules.address_problems(own.address))
+    problems.extend(rules.antispam_problems(new.antispam, new.kind))
+    problems.extend(rules.description_problems(new.description))
+    targets, target_problems = rules.check_targets(new.forward_to, own=own.address, kind=new.kind)
+    problems.extend(target_problems)
+    limit = quota_limit_for(actor, max_quota_bytes)
+    quota = new.quota_bytes
+    if new.kind == "mailbox" and quota is None and limit is not None:
+        quota = limit
+    if new.quota_bytes is not None:
+        problems.extend(rules.quota_problems(new.quota_bytes, limit=limit))
+    patterns = _sender_patterns(session, new.spoofing_whitelist, domain.customer_id, problems)
     if new.kind == "forward":
         for name, present in (
             ("password", new.password is not None or password_hash is not None),
@@ -389,7 +194,7 @@ def create_address(
             ("quota", new.quota_bytes is not None),
         ):
             if present:
-                _mailbox_only(name, new.kind, problems)
+                problems.extend(rules.mailbox_only(name, new.kind))
     generated: str | None = None
     hashed = password_hash
     if new.kind == "mailbox" and hashed is None and local_part is not None:
@@ -403,7 +208,7 @@ def create_address(
         raise _invalid(problems)
     existing = session.scalar(select(Address.kind).where(Address.address == own.address))
     if existing is not None:
-        raise AlreadyExists("address", own.address, _exists_detail(own.address, existing))
+        raise AddressExists(own.address, existing)
     _check_package_limit(session, domain)
     # Hash last: it is the one expensive step, wasted on a request that fails anyway.
     if new.kind == "mailbox" and hashed is None:
@@ -419,11 +224,11 @@ def create_address(
         description=new.description,
         antispam=new.antispam,
         password_hash=hashed if new.kind == "mailbox" else None,
-        quota_bytes=new.quota_bytes,
+        quota_bytes=quota if new.kind == "mailbox" else None,
         submission_disabled=new.submission_disabled,
         forward_targets=[ForwardTarget(position=i, target=t) for i, t in enumerate(targets)],
         sender_permissions=[
-            SenderPermission(position=i, pattern=p) for i, p in enumerate(patterns)
+            SenderPermission(position=i, pattern=p) for i, p in enumerate(patterns or [])
         ],
     )
     session.add(address)
@@ -431,7 +236,7 @@ def create_address(
         session.flush()
     except IntegrityError as exc:
         # Lost a race with a concurrent create of the same address.
-        raise AlreadyExists("address", own.address) from exc
+        raise AddressExists(own.address) from exc
     session.refresh(address)
     return Created(address=address, generated_password=generated)
 
@@ -440,11 +245,6 @@ def _invalid(problems: list[FieldProblem]) -> InvalidInput:
     if all(p.field == "password" for p in problems):
         return PasswordPolicyViolation(problems)
     return InvalidInput(problems)
-
-
-def _exists_detail(address: str, kind: str) -> str:
-    what = "a mailbox (account)" if kind == "mailbox" else "a forward (alias)"
-    return f"{address} already exists as {what}"
 
 
 def _check_package_limit(session: Session, domain: Domain) -> None:
@@ -456,8 +256,8 @@ def _check_package_limit(session: Session, domain: Domain) -> None:
         .join(Domain, Address.domain_id == Domain.id)
         .where(Domain.package_id == domain.package_id)
     )
-    if (used or 0) >= limit:
-        raise Conflict(f"the package allows at most {limit} addresses")
+    if rules.package_exceeded(limit, after=(used or 0) + 1, added=1):
+        raise PackageFull(limit)
 
 
 def update_address(
@@ -469,6 +269,7 @@ def update_address(
     passwords: Passwords,
     via_sync: bool = False,
     today: dt.date | None = None,
+    max_quota_bytes: int = DEFAULT_MAX_QUOTA_BYTES,
 ) -> Address:
     """Apply every change or none: all fields are validated before the first one is set.
 
@@ -484,25 +285,31 @@ def update_address(
     problems: list[FieldProblem] = []
     kind = address.kind
     if changes.antispam is not UNSET:
-        _check_antispam(changes.antispam, kind, problems)
+        problems.extend(rules.antispam_problems(changes.antispam, kind))
     if changes.description is not UNSET:
-        _check_description(changes.description, problems)
+        problems.extend(rules.description_problems(changes.description))
     targets: list[str] | None = None
     if changes.forward_to is not UNSET:
-        targets = _check_targets(changes.forward_to, address.address, kind, problems)
+        checked, target_problems = rules.check_targets(
+            changes.forward_to, own=address.address, kind=kind
+        )
+        problems.extend(target_problems)
+        targets = None if target_problems else checked
     patterns: list[str] | None = None
     if changes.spoofing_whitelist is not UNSET:
-        _mailbox_only("spoofing_whitelist", kind, problems)
-        patterns = _collect(
-            problems, parse_sender_patterns, changes.spoofing_whitelist, field="spoofing_whitelist"
+        problems.extend(rules.mailbox_only("spoofing_whitelist", kind))
+        patterns = _sender_patterns(
+            session, changes.spoofing_whitelist, address.domain.customer_id, problems
         )
     if changes.submission_disabled is not UNSET:
-        _mailbox_only("submission_disabled", kind, problems)
+        problems.extend(rules.mailbox_only("submission_disabled", kind))
     if changes.quota_bytes is not UNSET:
-        _mailbox_only("quota", kind, problems)
-        _check_quota(changes.quota_bytes, problems)
+        problems.extend(rules.mailbox_only("quota", kind))
+        problems.extend(
+            rules.quota_problems(changes.quota_bytes, limit=quota_limit_for(actor, max_quota_bytes))
+        )
     if changes.password is not UNSET:
-        _mailbox_only("password", kind, problems)
+        problems.extend(rules.mailbox_only("password", kind))
         if kind == "mailbox":
             problems.extend(
                 passwords.problems(
@@ -510,7 +317,7 @@ def update_address(
                 )
             )
     if responder_changes is not None and today is not None:
-        _mailbox_only("autoresponder", kind, problems)
+        problems.extend(rules.mailbox_only("autoresponder", kind))
         _check_autoresponder(responder_changes, address.autoresponder, today, problems)
     if problems:
         raise _invalid(problems)

@@ -1,7 +1,9 @@
 """Address and domain syntax: the one place where user-typed names become canonical keys.
 
-Canonical forms: a domain is its IDNA 2008 A-label (UTS #46 mapping), lowercase; an address
-is `local@domain` with the local part lowercased (addresses are unique case-insensitively).
+Canonical forms are defined once, in `postmeister.canonical` (which the milters share): a
+domain is its IDNA 2008 A-label (UTS #46 mapping), lowercase; an address is `local@domain`
+with the local part lowercased (addresses are unique case-insensitively). This module adds
+the validation rules around them and turns failures into `InvalidInput`.
 Lengths are counted in octets of the canonical form: local part <= 64, address <= 254
 (RFC 5321 section 4.5.3.1). Local parts are restricted to ASCII dot-atoms: the mail servers
 do not enable SMTPUTF8, so an internationalised local part could not receive mail.
@@ -11,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import idna
 from email_validator import EmailNotValidError, validate_email
 
+from postmeister.canonical import NotCanonical, canonical_domain, canonical_local_part
 from postmeister.errors import InvalidInput
 
 MAX_LOCAL_OCTETS = 64
@@ -37,8 +39,8 @@ def normalise_domain(value: str, *, field: str = "domain") -> str:
     if not text:
         raise InvalidInput.single(field, "a domain name is required")
     try:
-        alabel = idna.encode(text, uts46=True).decode("ascii").lower()
-    except (idna.IDNAError, UnicodeError) as exc:
+        alabel = canonical_domain(text)
+    except NotCanonical as exc:
         raise InvalidInput.single(field, f"{value!r} is not a valid domain name ({exc})") from exc
     if len(alabel) > MAX_DOMAIN_OCTETS:
         raise InvalidInput.single(field, f"domain name longer than {MAX_DOMAIN_OCTETS} octets")
@@ -67,7 +69,10 @@ def parse_local_part(value: str, *, field: str = "name") -> str:
         )
     except EmailNotValidError as exc:
         raise InvalidInput.single(field, f"{value!r} is not a valid local part: {exc}") from exc
-    lowered = local.lower()
+    try:
+        lowered = canonical_local_part(local)
+    except NotCanonical as exc:
+        raise InvalidInput.single(field, f"{value!r} is not a valid local part: {exc}") from exc
     if len(lowered.encode()) > MAX_LOCAL_OCTETS:
         raise InvalidInput.single(field, f"longer than {MAX_LOCAL_OCTETS} octets")
     return lowered

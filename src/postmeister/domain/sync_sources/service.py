@@ -53,6 +53,25 @@ def check_url(url: str, problems: ProblemList) -> None:
         problems.add("url", "longer than 2048 characters", "length")
 
 
+def check_interval(seconds: int, settings: SyncSettings, problems: ProblemList) -> None:
+    """The poll interval lies in the configured range (60 s to 7 days by default).
+
+    The upper bound keeps every "now + interval" a representable time on both databases; an
+    interval of 10**15 seconds once overflowed inside the shared polling job on every tick.
+    """
+    low, high = settings.min_interval_seconds, settings.max_interval_seconds
+    if not low <= seconds <= high:
+        problems.add("interval_seconds", f"must be between {low} and {high} seconds", "range")
+
+
+def poll_interval(seconds: int, settings: SyncSettings) -> dt.timedelta:
+    """The time to the next poll for a stored interval, clamped into the configured range:
+    a row written before the range existed (or before an operator narrowed it) still polls,
+    instead of failing the shared polling job with an overflow."""
+    low, high = settings.min_interval_seconds, settings.max_interval_seconds
+    return dt.timedelta(seconds=min(max(seconds, low), high))
+
+
 def create_source(
     session: Session,
     actor: Actor,
@@ -72,10 +91,7 @@ def create_source(
     interval = (
         interval_seconds if interval_seconds is not None else settings.default_interval_seconds
     )
-    if interval < settings.min_interval_seconds:
-        problems.add(
-            "interval_seconds", f"must be at least {settings.min_interval_seconds}", "range"
-        )
+    check_interval(interval, settings, problems)
     problems.raise_if_any()
     source = SyncSource(customer_id=owner, url=url, interval_seconds=interval)
     session.add(source)

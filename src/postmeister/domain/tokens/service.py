@@ -79,12 +79,8 @@ def authenticate(session: Session, secret: str, *, now: dt.datetime | None = Non
     moment = now or dt.datetime.now(dt.UTC)
     if token is None:
         raise Unauthenticated("unknown or expired API token")
-    expires_at = token.expires_at
-    if expires_at is not None:
-        if expires_at.tzinfo is None:  # SQLite returns naive datetimes; they are stored in UTC
-            expires_at = expires_at.replace(tzinfo=dt.UTC)
-        if expires_at <= moment:
-            raise Unauthenticated("unknown or expired API token")
+    if token.expires_at is not None and token.expires_at <= moment:
+        raise Unauthenticated("unknown or expired API token")
     limited = frozenset(link.domain_id for link in token.domains) if token.domain_limited else None
     return Actor(
         customer_id=token.customer_id,

@@ -25,45 +25,28 @@ The rule, in one place:
   push a message into a Junk folder or suppress an autoreply by forging the mark.
 - rspamd or the database unreachable: 451 (the sender retries); mail never passes unscanned.
 
+Recipients are looked up in the store's canonical form (`postmeister.canonical`), so an IDN
+recipient (`anna@müller.example`, `ANNA@XN--MLLER-KVA.EXAMPLE`) finds its own policy; a
+recipient without a canonical form gets the default (strictest) policy.
+
 Policies belong to the address as sent: mail to a forward follows the forward's policy, and
 a target mailbox with the junk-folder policy files it into Junk if it arrives marked.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import logging
-import socket
-import sqlite3
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
-from postmeister.dataplane.milter import (
-    CMD_ABORT,
-    CMD_BODYEOB,
-    CMD_EOH,
-    CMD_HEADER,
-    CMD_MACRO,
-    CMD_MAIL,
-    CMD_OPTNEG,
-    CMD_QUIT,
-    CMD_QUIT_NC,
-    PROTOCOL_VERSION,
-    REPLY_CODE,
-    REPLY_CONTINUE,
-    REPLY_OPTNEG,
-    MilterServer,
-    packets,
-    parse_endpoint,
-    parse_macros,
-    send_packet,
-)
+from postmeister.canonical import NotCanonical, canonical_address
+from postmeister.dataplane.milter import protocol
+from postmeister.dataplane.milter.protocol import Packet, Reply
 
-log = logging.getLogger("postmeister.antispam")
+log = logging.getLogger("postmeister.milter.antispam")
 
 POLICIES: Final = ("reject", "junk-folder", "subject-rewrite", "none")
 # What an address that the view does not know is treated as (Postfix refused it already).
@@ -79,17 +62,8 @@ OTHER_POLICY_REPLY: Final = (
 LOOKUP_FAILED_REPLY: Final = "451 4.3.0 Recipient policy temporarily unavailable"
 SCAN_FAILED_REPLY: Final = "451 4.7.1 Spam check temporarily unavailable, try again later"
 
-# Milter commands and replies this milter uses beyond the sender milter's.
-CMD_CONNECT: Final = ord("C")
-CMD_RCPT: Final = ord("R")
-CMD_BODY: Final = ord("B")
-CMDS_CONTINUE: Final = frozenset(ord(c) for c in "HTU")
-REPLY_ADDHEADER: Final = b"h"
-REPLY_CHGHEADER: Final = b"m"
-ACTION_ADDHDRS: Final = 0x01
-ACTION_CHGHDRS: Final = 0x10
 # Steps Postfix may skip: unknown commands and DATA. Everything else is needed.
-SKIP_STEPS: Final = 0x100 | 0x200
+SKIP: Final = protocol.SKIP_UNKNOWN | protocol.SKIP_DATA
 
 
 # --------------------------------------------------------------------------- the decisions
@@ -151,13 +125,14 @@ def _occurrences(headers: Sequence[tuple[str, str]], name: str) -> int:
     return sum(1 for n, _ in headers if n.lower() == name.lower())
 
 
-def normalise_recipient(argument: str) -> str:
-    """The canonical form of an RCPT TO address as the contract views store addresses."""
+def normalise_recipient(argument: str) -> str | None:
+    """The canonical form of an RCPT TO address as the contract views store addresses, or
+    None when it has none (it then cannot be a hosted address)."""
     address = argument.strip().strip("<>").strip()
-    local, _, domain = address.rpartition("@")
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
-    return f"{local}@{domain}".lower()
+    try:
+        return canonical_address(address)
+    except NotCanonical:
+        return None
 
 
 # --------------------------------------------------------------------------- the outside
@@ -175,9 +150,6 @@ class Scanner(Protocol):
         ...
 
 
-POLICY_QUERY: Final = "SELECT antispam FROM dataplane_v1_recipient_policies WHERE address = {p}"
-
-
 def lookup_policy(lookup: Callable[[str], str | None], address: str) -> str:
     """The policy of `address`, falling back to the address without a `+detail`."""
     found = lookup(address)
@@ -185,32 +157,6 @@ def lookup_policy(lookup: Callable[[str], str | None], address: str) -> str:
     if found is None and "+" in local:
         found = lookup(f"{local.split('+', 1)[0]}@{domain}")
     return found if found in POLICIES else DEFAULT_POLICY
-
-
-class SqlitePolicies:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def policy_of(self, address: str) -> str | None:
-        connection = sqlite3.connect(self.path, timeout=2)
-        try:
-            connection.execute("PRAGMA query_only = 1")
-            row = connection.execute(POLICY_QUERY.format(p="?"), (address,)).fetchone()
-        finally:
-            connection.close()
-        return None if row is None else str(row[0])
-
-
-class PostgresPolicies:
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.params = {k: v for k, v in params.items() if v is not None}
-
-    def policy_of(self, address: str) -> str | None:
-        import psycopg
-
-        with psycopg.connect(**self.params, connect_timeout=2, autocommit=True) as connection:
-            row = connection.execute(POLICY_QUERY.format(p="%s"), (address,)).fetchone()
-        return None if row is None else str(row[0])
 
 
 @dataclass
@@ -277,133 +223,93 @@ class Transaction:
         return b"".join(lines) + b"\r\n" + bytes(self.body)
 
 
-def _reply(sock: socket.socket, text: str) -> None:
-    send_packet(sock, REPLY_CODE, text.encode("utf-8") + b"\0")
+@dataclass
+class AntispamMilter:
+    """One SMTP connection: the client, its HELO, and the current transaction."""
 
-
-def _cstring(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape") + b"\0"
-
-
-def _cstrings(payload: bytes) -> list[str]:
-    return [p.decode("utf-8", "surrogateescape") for p in payload.split(b"\0")]
-
-
-def serve_antispam(sock: socket.socket, policies: PolicyLookup, scanner: Scanner) -> None:
-    """Run the milter protocol on one MTA connection until it quits."""
-    client = ""
-    helo = ""
-    txn = Transaction()
-    for command, payload in packets(sock):
-        if command == CMD_OPTNEG:
-            _version, _actions, offered = struct.unpack(">III", payload[:12])
-            actions = ACTION_ADDHDRS | ACTION_CHGHDRS
-            send_packet(
-                sock,
-                REPLY_OPTNEG,
-                struct.pack(">III", PROTOCOL_VERSION, actions, SKIP_STEPS & offered),
-            )
-        elif command == CMD_MACRO:
-            queue_id = parse_macros(payload).get("i")
-            if queue_id:
-                txn.envelope.queue_id = queue_id
-        elif command == CMD_CONNECT:
-            parts = payload.split(b"\0", 1)
-            rest = parts[1] if len(parts) > 1 else b""
-            # family (1 byte), port (2 bytes), address (C string); 'U' (unknown) has none.
-            client = rest[3:].split(b"\0", 1)[0].decode("ascii", "replace") if rest else ""
-            send_packet(sock, REPLY_CONTINUE)
-        elif command == ord("H"):
-            helo = _cstrings(payload)[0]
-            send_packet(sock, REPLY_CONTINUE)
-        elif command == CMD_MAIL:
-            txn = Transaction()
-            txn.envelope = Envelope(
-                client_address=client, helo=helo, sender=_cstrings(payload)[0].strip("<>")
-            )
-            send_packet(sock, REPLY_CONTINUE)
-        elif command == CMD_RCPT:
-            _recipient(sock, txn, _cstrings(payload)[0], policies)
-        elif command == CMD_HEADER:
-            name, value = [*_cstrings(payload), "", ""][:2]
-            txn.headers.append((name, value))
-            send_packet(sock, REPLY_CONTINUE)
-        elif command == CMD_BODY:
-            txn.body += payload
-            send_packet(sock, REPLY_CONTINUE)
-        elif command == CMD_EOH or command in CMDS_CONTINUE:
-            send_packet(sock, REPLY_CONTINUE)
-        elif command == CMD_BODYEOB:
-            _end_of_message(sock, txn, scanner)
-            txn = Transaction()
-        elif command == CMD_ABORT:
-            txn = Transaction()
-        elif command == CMD_QUIT_NC:
-            client, helo, txn = "", "", Transaction()
-        elif command == CMD_QUIT:
-            return
-
-
-def _recipient(
-    sock: socket.socket, txn: Transaction, argument: str, policies: PolicyLookup
-) -> None:
-    address = normalise_recipient(argument)
-    try:
-        policy = lookup_policy(policies.policy_of, address)
-    except Exception:
-        log.exception("policy lookup failed for %s", address)
-        _reply(sock, LOOKUP_FAILED_REPLY)
-        return
-    if not admit(txn.policy, policy):
-        log.info("deferred %s (%s) in a %s transaction", address, policy, txn.policy)
-        _reply(sock, OTHER_POLICY_REPLY)
-        return
-    txn.policy = policy
-    txn.envelope.recipients.append(address)
-    send_packet(sock, REPLY_CONTINUE)
-
-
-def _end_of_message(sock: socket.socket, txn: Transaction, scanner: Scanner) -> None:
-    policy = txn.policy or DEFAULT_POLICY
-    if policy == "none":
-        send_packet(sock, REPLY_CONTINUE)
-        return
-    try:
-        scan = scanner.scan(txn.message(), txn.envelope)
-    except Exception:
-        log.exception("rspamd scan failed")
-        _reply(sock, SCAN_FAILED_REPLY)
-        return
-    edits = edits_for(policy, scan, txn.headers)
-    log.info(
-        "%s policy=%s action=%s score=%.2f -> %s",
-        txn.envelope.queue_id or "-",
-        policy,
-        scan.action,
-        scan.score,
-        edits.reply or "deliver",
-    )
-    if edits.reply is not None:
-        _reply(sock, edits.reply)
-        return
-    for name, index, value in edits.change:
-        payload = struct.pack(">I", index) + _cstring(name) + _cstring(value)
-        send_packet(sock, REPLY_CHGHEADER, payload)
-    for name, value in edits.add:
-        send_packet(sock, REPLY_ADDHEADER, _cstring(name) + _cstring(value))
-    send_packet(sock, REPLY_CONTINUE)
-
-
-def server_from_config(antispam: dict[str, Any], database: dict[str, Any]) -> MilterServer:
-    """The antispam milter server for the `antispam` and `database` parts of milter.json."""
     policies: PolicyLookup
-    if database["dialect"] == "sqlite":
-        policies = SqlitePolicies(str(database["path"]))
-    else:
-        keys = ("host", "port", "dbname", "user", "password")
-        policies = PostgresPolicies({k: database.get(k) for k in keys})
-    scanner = RspamdScanner(*parse_endpoint(str(antispam["rspamd"])))
-    return MilterServer(
-        parse_endpoint(str(antispam["listen"])),
-        lambda sock: serve_antispam(sock, policies, scanner),
-    )
+    scanner: Scanner
+    client: str = ""
+    helo: str = ""
+    txn: Transaction = field(default_factory=Transaction)
+    actions: int = protocol.ACTION_ADDHDRS | protocol.ACTION_CHGHDRS
+    skip: int = SKIP
+
+    def macros(self, command: int, macros: dict[str, str]) -> None:
+        queue_id = macros.get("i")
+        if queue_id:
+            self.txn.envelope.queue_id = queue_id
+
+    def handle(self, packet: Packet) -> Sequence[Reply]:
+        command, payload = packet.command, packet.payload
+        if command == protocol.CMD_CONNECT:
+            self.client = protocol.decode_connect(payload).address
+        elif command == protocol.CMD_HELO:
+            self.helo = protocol.decode_argument(payload)
+        elif command == protocol.CMD_MAIL:
+            sender = protocol.decode_argument(payload).strip("<>")
+            self.txn = Transaction(
+                Envelope(client_address=self.client, helo=self.helo, sender=sender)
+            )
+        elif command == protocol.CMD_RCPT:
+            return self._recipient(protocol.decode_argument(payload))
+        elif command == protocol.CMD_HEADER:
+            self.txn.headers.append(protocol.decode_header(payload))
+        elif command == protocol.CMD_BODY:
+            self.txn.body += payload
+        elif command == protocol.CMD_BODYEOB:
+            replies = self._end_of_message()
+            self.txn = Transaction()
+            return replies
+        return []
+
+    def abort(self) -> None:
+        self.txn = Transaction()
+
+    def reset(self) -> None:
+        self.client, self.helo, self.txn = "", "", Transaction()
+
+    def _recipient(self, argument: str) -> Sequence[Reply]:
+        address = normalise_recipient(argument)
+        try:
+            policy = (
+                DEFAULT_POLICY
+                if address is None
+                else lookup_policy(self.policies.policy_of, address)
+            )
+        except Exception:
+            log.exception("policy lookup failed for %s", address)
+            return [protocol.reply_code(LOOKUP_FAILED_REPLY)]
+        if not admit(self.txn.policy, policy):
+            log.info("deferred %s (%s) in a %s transaction", address, policy, self.txn.policy)
+            return [protocol.reply_code(OTHER_POLICY_REPLY)]
+        self.txn.policy = policy
+        self.txn.envelope.recipients.append(address or argument.strip("<>"))
+        return []
+
+    def _end_of_message(self) -> Sequence[Reply]:
+        txn = self.txn
+        policy = txn.policy or DEFAULT_POLICY
+        if policy == "none":
+            return []
+        try:
+            scan = self.scanner.scan(txn.message(), txn.envelope)
+        except Exception:
+            log.exception("rspamd scan failed")
+            return [protocol.reply_code(SCAN_FAILED_REPLY)]
+        edits = edits_for(policy, scan, txn.headers)
+        log.info(
+            "%s policy=%s action=%s score=%.2f -> %s",
+            txn.envelope.queue_id or "-",
+            policy,
+            scan.action,
+            scan.score,
+            edits.reply or "deliver",
+        )
+        if edits.reply is not None:
+            return [protocol.reply_code(edits.reply)]
+        return [
+            *(protocol.change_header(name, index, value) for name, index, value in edits.change),
+            *(protocol.add_header(name, value) for name, value in edits.add),
+            protocol.CONTINUE,
+        ]

@@ -1,0 +1,236 @@
+"""Every rule an address must meet, as pure checks: no session, no SQL.
+
+The per-address service (`service.py`, behind both API dialects and the CLI), the sync
+document parser and the sync bulk writer (`bulk.py`) all call these functions, so a rule
+and its `rule` code exist once: the same input is refused with the same code whichever
+way it arrives. What only the database can answer (is this domain another customer's, how
+many addresses does the package hold) is asked by the callers, through `access.py`, and
+judged here.
+
+Each check returns the problems it found (`FieldProblem`, with the caller's field name)
+rather than raising, so that a request breaking several rules is reported in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import ClassVar, Final
+
+from postmeister.domain.addresses.schemas import ANTISPAM_POLICIES, KINDS
+from postmeister.domain.addresses.syntax import MAX_ADDRESS_OCTETS, parse_address
+from postmeister.errors import AlreadyExists, Conflict, FieldProblem, InvalidInput
+
+MAX_DESCRIPTION: Final = 1000
+MAX_FORWARD_TARGETS: Final = 100
+MAX_AUTORESPONDER_TEXT: Final = 65536
+MAX_QUOTA_BYTES: Final = 2**50  # 1 PiB: far above any mailbox, far below the BIGINT range
+
+
+class Rule:
+    """The `rule` codes of `FieldProblem`: the hosting dialect shows them as error `code`s,
+    the controller dialect as `rule`, sync in its run record."""
+
+    ANTISPAM: Final = "antispam"
+    CHARSET: Final = "charset"
+    DUPLICATE: Final = "duplicate"
+    EXISTS: Final = "exists"
+    FOREIGN_SENDER: Final = "foreign_sender"
+    KIND: Final = "kind"
+    LENGTH: Final = "length"
+    LOOP: Final = "loop"
+    MAILBOX_ONLY: Final = "mailbox_only"
+    MAX_ADDRESSES: Final = "max_addresses"
+    QUOTA_LIMIT: Final = "quota_limit"
+    RANGE: Final = "range"
+    REQUIRED: Final = "required"
+
+
+class AddressExists(AlreadyExists):
+    """The address exists already (possibly as the other kind)."""
+
+    rule: ClassVar[str] = Rule.EXISTS
+
+    def __init__(self, address: str, kind: str | None = None) -> None:
+        super().__init__("address", address, exists_detail(address, kind) if kind else None)
+
+
+class PackageFull(Conflict):
+    """The package holds its maximum number of addresses already."""
+
+    rule: ClassVar[str] = Rule.MAX_ADDRESSES
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(package_full_message(limit))
+        self.limit = limit
+
+
+def exists_detail(address: str, kind: str) -> str:
+    what = "a mailbox (account)" if kind == "mailbox" else "a forward (alias)"
+    return f"{address} already exists as {what}"
+
+
+def package_full_message(limit: int) -> str:
+    return f"the package allows at most {limit} addresses"
+
+
+def package_exceeded(limit: int | None, *, after: int, added: int) -> bool:
+    """Whether adding `added` addresses, leaving the package with `after`, breaks its limit.
+
+    Only additions are refused: a package already over a lowered limit can still change
+    or delete what it has. For one API create `after` is used + 1 and `added` is 1; a sync
+    counts the whole package after its plan (creates minus deletes).
+    """
+    return limit is not None and added > 0 and after > limit
+
+
+def check_text(value: str, field: str, *, multiline: bool) -> list[FieldProblem]:
+    """Free text must be storable and displayable: no control characters (line breaks and
+    tabs allowed in `multiline` text) and no lone UTF-16 surrogates, which JSON can carry
+    but neither UTF-8 nor the databases can."""
+    allowed = "\t\n\r" if multiline else ""
+    if any(
+        (ord(c) < 0x20 and c not in allowed) or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000
+        for c in value
+    ):
+        what = "control characters other than line breaks" if multiline else "control characters"
+        return [
+            FieldProblem(field, f"must not contain {what} or unpaired surrogates", Rule.CHARSET)
+        ]
+    return []
+
+
+def kind_problems(kind: str) -> list[FieldProblem]:
+    if kind in KINDS:
+        return []
+    return [FieldProblem("address_type", "must be mailbox or forward", Rule.KIND)]
+
+
+def address_problems(address: str, *, field: str = "address") -> list[FieldProblem]:
+    """The whole canonical address must fit SMTP's limit (RFC 5321 section 4.5.3.1)."""
+    if len(address.encode()) > MAX_ADDRESS_OCTETS:
+        return [
+            FieldProblem(field, f"address longer than {MAX_ADDRESS_OCTETS} octets", Rule.LENGTH)
+        ]
+    return []
+
+
+def antispam_problems(value: str, kind: str) -> list[FieldProblem]:
+    if value not in ANTISPAM_POLICIES:
+        message = f"must be one of {', '.join(ANTISPAM_POLICIES)}"
+        return [FieldProblem("antispam", message, Rule.ANTISPAM)]
+    if value == "junk-folder" and kind != "mailbox":
+        message = "junk-folder is only possible for mailboxes"
+        return [FieldProblem("antispam", message, Rule.ANTISPAM)]
+    return []
+
+
+def description_problems(value: str | None) -> list[FieldProblem]:
+    if value is None:
+        return []
+    problems = []
+    if len(value) > MAX_DESCRIPTION:
+        problems.append(
+            FieldProblem("description", f"longer than {MAX_DESCRIPTION} characters", Rule.LENGTH)
+        )
+    problems.extend(check_text(value, "description", multiline=True))
+    return problems
+
+
+def mailbox_only(name: str, kind: str) -> list[FieldProblem]:
+    if kind == "mailbox":
+        return []
+    return [FieldProblem(name, "only mailboxes have this setting", Rule.MAILBOX_ONLY)]
+
+
+def _canonical_address(value: str, field: str) -> str:
+    return parse_address(value, field=field).address
+
+
+def check_targets(
+    values: Sequence[str],
+    *,
+    own: str | None,
+    kind: str,
+    field: str = "forward_to",
+    per_item: bool = True,
+    parse: Callable[[str, str], str] = _canonical_address,
+) -> tuple[list[str], list[FieldProblem]]:
+    """The canonical forward targets, in order, and every rule they break.
+
+    Rules: at most `MAX_FORWARD_TARGETS` (a longer list is not looked at further, so ten
+    thousand targets cost one problem, not ten thousand parses); each a valid address
+    (`parse(value, field)` returns its canonical form or raises `InvalidInput`); none
+    twice; not the address itself (`own`); at least one for a forward.
+    Problems about one entry are reported at `field[i]`, or at `field` when not `per_item`
+    (the Basic JSON `to` is one string); problems about the list at `field`.
+    """
+    if len(values) > MAX_FORWARD_TARGETS:
+        message = f"more than {MAX_FORWARD_TARGETS} targets ({len(values)})"
+        return [], [FieldProblem(field, message, Rule.LENGTH)]
+    targets: list[str] = []
+    problems: list[FieldProblem] = []
+    for index, value in enumerate(values):
+        item_field = f"{field}[{index}]" if per_item else field
+        try:
+            target = parse(value, item_field)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+            continue
+        if target in targets:
+            problems.append(FieldProblem(item_field, f"{value!r} is listed twice", Rule.DUPLICATE))
+            continue
+        targets.append(target)
+    if own is not None and own in targets:
+        problems.append(FieldProblem(field, "an address cannot forward to itself", Rule.LOOP))
+    if kind == "forward" and not values:
+        problems.append(FieldProblem(field, "a forward needs at least one target", Rule.REQUIRED))
+    return targets, problems
+
+
+def quota_problems(value: int | None, *, limit: int | None) -> list[FieldProblem]:
+    """A quota in bytes (None: unlimited). `limit` is the most this caller may set (None for
+    admins): until packages carry quota limits, only an admin may go above the configured
+    default maximum or remove the limit."""
+    if value is not None and not 0 <= value <= MAX_QUOTA_BYTES:
+        message = f"must be between 0 and {MAX_QUOTA_BYTES} bytes"
+        return [FieldProblem("quota", message, Rule.RANGE)]
+    if limit is not None and (value is None or value > limit):
+        asked = "an unlimited quota" if value is None else f"a quota above {limit} bytes"
+        message = f"{asked} needs an administrator; at most {limit} bytes ({_gib(limit)})"
+        return [FieldProblem("quota", message, Rule.QUOTA_LIMIT)]
+    return []
+
+
+def _gib(value: int) -> str:
+    return f"{value / 2**30:g} GiB"
+
+
+def sender_domain(pattern: str) -> str | None:
+    """The domain a canonical whitelist entry names: its own for `name@domain` or `domain`;
+    None for `*`."""
+    if pattern == "*":
+        return None
+    return pattern.rpartition("@")[2]
+
+
+def foreign_sender_problems(
+    patterns: Sequence[str], foreign_domains: Collection[str], *, field: str = "spoofing_whitelist"
+) -> list[FieldProblem]:
+    """Whitelist entries naming an address or domain that another customer hosts here.
+
+    `foreign_domains` comes from `access.hosted_elsewhere`; `*` is allowed (the data plane
+    excludes other customers' addresses when it looks `*` up). Which customer hosts it is
+    not said.
+    """
+    problems = []
+    for index, pattern in enumerate(patterns):
+        if sender_domain(pattern) in foreign_domains:
+            problems.append(
+                FieldProblem(
+                    f"{field}[{index}]",
+                    f"{pattern} is hosted here by another customer; "
+                    "only this customer's own addresses and domains (or *) may be listed",
+                    Rule.FOREIGN_SENDER,
+                )
+            )
+    return problems
