@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 def test_https_with_self_signed_certificate_and_bootstrap_token(server: Server) -> None:
-    with httpx.Client(verify=str(server.cert)) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.cert)) as client:
         response = client.get(
             server.url + "/mail/account/", headers={"Authorization": f"Bearer {server.admin_token}"}
         )
@@ -85,7 +86,7 @@ def test_cli_creates_objects_and_fifty_concurrent_creates_give_one_201(server: S
     token = json.loads(issued.stdout)["token"]
     body = {"name": "same", "domain": "race.example", "password": STRONG_PASSWORD}
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(verify=str(server.cert), timeout=60) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.cert), timeout=60) as client:
 
         def create(_: int) -> int:
             return client.post(
@@ -160,7 +161,7 @@ def test_malformed_bodies_to_the_real_server_are_4xx_without_a_traceback(server:
     admin = {"Authorization": f"Bearer {server.admin_token}"}
     deep = b"[" * 2000 + b"]" * 2000
     huge = b'{"name": ' + b"9" * 5000 + b"}"
-    with httpx.Client(verify=str(server.cert), base_url=server.url) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.cert), base_url=server.url) as client:
         for path, kind in (
             ("/mail/account/", "application/json"),
             ("/sync/sources/", "application/json"),

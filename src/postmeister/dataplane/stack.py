@@ -231,13 +231,23 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     try:
         # rspamd first: it takes longest to get ready, and starts while the others do.
         _start_rspamd(paths, site)
-        _start_authpolicy(paths)
+        _start_python_service(
+            "postmeister.dataplane.authpolicy",
+            paths.authpolicy_config,
+            paths.authpolicy_pid,
+            paths.log_dir / "authpolicy.log",
+        )
         _wait_for_port(ports["authpolicy"], "auth policy")
         _start_dovecot(paths)
         _wait_for_port(ports["imap"], "dovecot imap")
         _wait_for_port(ports["lmtp"], "dovecot lmtp")
         _wait_for_port(ports["quota_status"], "dovecot quota-status")
-        _start_milter(paths)
+        _start_python_service(
+            "postmeister.dataplane.milter",
+            paths.milter_config,
+            paths.milter_pid,
+            paths.log_dir / "milter.log",
+        )
         _wait_for_port(ports["milter"], "milter")
         _wait_for_port(ports["antispam"], "antispam milter")
         _wait_for_rspamd(ports["rspamd"])
@@ -503,39 +513,12 @@ def _wait_for_rspamd(port: int) -> None:
     raise StackError(f"rspamd did not answer on {LOOPBACK}:{port}; see log/rspamd.log")
 
 
-def _start_authpolicy(paths: StackLayout) -> None:
-    log = (paths.log_dir / "authpolicy.log").open("ab")
-    with log:
+def _start_python_service(module: str, config: Path, pid_file: Path, log_file: Path) -> None:
+    """Start one of Postmeister's own data-plane services (`python -m MODULE`) detached; it
+    writes its pid file once it listens."""
+    with log_file.open("ab") as log:
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "postmeister.dataplane.authpolicy",
-                "--config",
-                str(paths.authpolicy_config),
-                "--pid-file",
-                str(paths.authpolicy_pid),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-
-
-def _start_milter(paths: StackLayout) -> None:
-    log = (paths.log_dir / "milter.log").open("ab")
-    with log:
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "postmeister.dataplane.milter",
-                "--config",
-                str(paths.milter_config),
-                "--pid-file",
-                str(paths.milter_pid),
-            ],
+            [sys.executable, "-m", module, "--config", str(config), "--pid-file", str(pid_file)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
