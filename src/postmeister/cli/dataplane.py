@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -75,14 +76,18 @@ def down(root: Path) -> None:
         click.echo(f"stopped {name}", err=True)
 
 
+def _rendered_config(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        required=True,
+        help=f"The rendered {what}.",
+    )
+
+
 @dataplane.command()
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="The rendered milter.json.",
-)
+@_rendered_config("milter.json")
 def milter(config_file: Path) -> None:
     """Run the sender milter (header From check for the submission service)."""
     from postmeister.dataplane.milter.__main__ import main
@@ -91,13 +96,7 @@ def milter(config_file: Path) -> None:
 
 
 @dataplane.command()
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="The rendered authpolicy.json.",
-)
+@_rendered_config("authpolicy.json")
 def authpolicy(config_file: Path) -> None:
     """Run the auth policy service (brute-force limits per client address and account)
     that Dovecot asks before and after every password check."""
