@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.api.common import MAX_JSON_DEPTH
+from postmeister.api.errors import WWW_AUTHENTICATE
 from postmeister.api.routing import AuthenticatedRoute
 from postmeister.config import Settings
 from tests.support.factories import STRONG_PASSWORD, Tenant
@@ -63,7 +64,7 @@ def test_without_a_token_any_body_is_401(client: TestClient, method: str, path: 
                 method, path, content=body, headers={**auth, "Content-Type": _content_type(path)}
             )
             assert response.status_code == 401, (name, response.text)
-            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.headers["www-authenticate"] == WWW_AUTHENTICATE
             assert "Traceback" not in response.text
             if path.startswith("/email-addresses"):
                 assert response.json()["errors"][0]["code"] == "unauthenticated"

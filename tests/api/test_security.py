@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from postmeister.api.errors import WWW_AUTHENTICATE
 from postmeister.models import ApiToken
 from tests.support.factories import STRONG_PASSWORD, Tenant, add_domain_to, make_token
 from tests.support.snapshot import snapshot
@@ -187,7 +188,7 @@ def test_missing_unknown_and_expired_tokens_are_401(
     client: TestClient, alice: Tenant, sessions: sessionmaker[Session]
 ) -> None:
     assert client.get("/mail/account/").status_code == 401
-    assert client.get("/mail/account/").headers["www-authenticate"] == "Bearer"
+    assert client.get("/mail/account/").headers["www-authenticate"] == WWW_AUTHENTICATE
     assert (
         client.get("/mail/account/", headers={"Authorization": "Bearer pm_nope"}).status_code == 401
     )

@@ -5,6 +5,8 @@ Nothing here knows a business rule; it turns HTTP into arguments for the service
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +50,8 @@ def transaction(request: Request) -> Iterator[Session]:
 
 
 def current_actor(request: Request) -> Actor:
-    """The caller, from `Authorization: Bearer TOKEN`; every API route depends on this.
+    """The caller, from the API token in `Authorization` (see `token_from_authorization`);
+    every API route depends on this.
 
     Resolved once per request: `routing.AuthenticatedRoute` calls it before the body is read,
     so that nobody without a token reaches the body parser, and the route's own dependency
@@ -56,14 +59,42 @@ def current_actor(request: Request) -> Actor:
     cached = request.scope.get(_ACTOR_KEY)
     if isinstance(cached, Actor):
         return cached
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthenticated("send an API token as 'Authorization: Bearer TOKEN'")
+    token = token_from_authorization(request.headers.get("authorization", ""))
+    if token is None:
+        raise Unauthenticated(
+            "send an API token as 'Authorization: Bearer TOKEN', 'Authorization: Token TOKEN' "
+            "or HTTP Basic with the token as the password"
+        )
     with unit_of_work(app_state(request).sessions, write=False) as session:
-        actor = authenticate(session, secret.strip())
+        actor = authenticate(session, token)
     request.scope[_ACTOR_KEY] = actor
     return actor
+
+
+def token_from_authorization(header: str) -> str | None:
+    """The API token an `Authorization` header carries, or None when it carries none.
+
+    Three ways, because clients of the original products send all three:
+    `Bearer TOKEN`; `Token TOKEN` (Django REST Framework's TokenAuthentication, the hosting
+    provider's API); HTTP Basic with the token as the password and any user name (RFC 7617;
+    so `https://token:pm_...@host/` in a client's base URL works). Which of them carried the
+    token changes nothing: the token's own rules decide, and anything wrong is the same 401.
+    """
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if not credentials:
+        return None
+    kind = scheme.lower()
+    if kind in ("bearer", "token"):
+        return credentials
+    if kind != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _user, colon, password = decoded.partition(":")
+    return password if colon and password else None
 
 
 def decode_json(raw: bytes) -> Any:

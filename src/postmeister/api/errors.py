@@ -104,6 +104,11 @@ class Status:
 
 
 _POLICY: Final = "Password does not meet the policy"
+# Every scheme `common.token_from_authorization` reads, as RFC 9110 challenges.
+WWW_AUTHENTICATE: Final = (
+    'Bearer realm="postmeister", Basic realm="postmeister", charset="UTF-8", Token'
+)
+
 # Error class → what it means in HTTP. The first match wins, so subclasses come first.
 STATUS_TABLE: Final[tuple[tuple[type[Exception], Status], ...]] = (
     (PasswordPolicyViolation, Status(422, "password-policy", _POLICY)),
@@ -115,7 +120,12 @@ STATUS_TABLE: Final[tuple[tuple[type[Exception], Status], ...]] = (
     (PermissionDenied, Status(403, "forbidden", "Forbidden")),
     (
         Unauthenticated,
-        Status(401, "unauthenticated", "Authentication required", {"WWW-Authenticate": "Bearer"}),
+        Status(
+            401,
+            "unauthenticated",
+            "Authentication required",
+            {"WWW-Authenticate": WWW_AUTHENTICATE},
+        ),
     ),
     (MalformedBody, Status(400, "malformed-body", "Malformed request body")),
     (InvalidQueryParameter, Status(400, "invalid-parameter", "Invalid query parameter")),

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from postmeister.api.errors import WWW_AUTHENTICATE
 from postmeister.config import PasswordSettings
 from postmeister.domain.passwords.hashing import PasswordHashing
 from postmeister.domain.passwords.policy import check_password
@@ -405,5 +406,5 @@ def test_read_only_and_missing_tokens(
     assert "read-only" in errors(response)[0]["detail"]
     anonymous = client.post("/email-addresses", json=document, headers={"Content-Type": JSONAPI})
     assert anonymous.status_code == 401
-    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.headers["www-authenticate"] == WWW_AUTHENTICATE
     assert codes(anonymous) == ["unauthenticated"]

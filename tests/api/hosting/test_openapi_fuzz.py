@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
+from postmeister.api.errors import WWW_AUTHENTICATE
 from postmeister.config import SchedulerSettings, Settings
 from tests.api.hosting.jsonapi import JSONAPI, forward, mailbox
 from tests.support.clock import ControlledClock
@@ -298,7 +299,7 @@ def test_without_a_token_every_request_is_401(
         if response.status_code in (404, 405) and _route_level(response):
             return  # a generated id with a slash names no route at all: nothing to protect
         assert response.status_code == 401, (case.method, case.formatted_path, response.text)
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == WWW_AUTHENTICATE
 
     fuzz()
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from postmeister.api.errors import WWW_AUTHENTICATE
 from tests.api.hosting.jsonapi import JSONAPI, errors, forward, headers, mailbox
 from tests.support.factories import STRONG_PASSWORD, Tenant, add_domain_to, make_token
 from tests.support.snapshot import snapshot
@@ -163,7 +164,7 @@ def test_without_a_valid_token_every_route_is_401(
     for auth in ({}, {"Authorization": "Bearer pm_unknown"}):
         response = request(client, auth, method, path, body, alice_objects)
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == WWW_AUTHENTICATE
 
 
 def test_domain_limited_tokens_see_only_their_domains(
