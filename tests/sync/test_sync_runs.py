@@ -15,7 +15,9 @@ from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
 from postmeister.domain.sync_sources.service import confirm_held_document, create_source, get_source
 from postmeister.models import Address, Domain, SyncRun
-from postmeister.sync.service import run_source
+from postmeister.sync.document import render_document
+from postmeister.sync.export import export_customer
+from postmeister.sync.service import run_source, sync_document
 from tests.support.docserver import DocumentServer, Reply
 from tests.support.factories import Tenant, add_domain_to, make_tenant
 from tests.support.snapshot import snapshot
@@ -168,6 +170,41 @@ def test_first_import_update_delete_and_no_op(
         "bob@example.com": ("mailbox", MD5),
         "office@example.com": ("forward", None),
     }
+
+
+def test_a_prefixed_document_stores_bare_hashes_and_export_then_sync_is_a_no_op(
+    sessions: sessionmaker[Session], alice: Tenant, sync_settings: SyncSettings
+) -> None:
+    prefixed = {
+        "example.com": {
+            "account": [
+                {"name": "alice", "password": "{MD5-CRYPT}" + MD5},
+                {"name": "bob", "password": "{sha512-crypt}" + SHA512},
+            ]
+        }
+    }
+
+    def sync(raw: bytes) -> str:
+        with unit_of_work(sessions) as session:
+            return sync_document(
+                session, customer_id=alice.customer_id, raw=raw, settings=sync_settings
+            ).result
+
+    assert sync(document(**prefixed)) == "applied"
+    stored = {"alice@example.com": ("mailbox", MD5), "bob@example.com": ("mailbox", SHA512)}
+    assert addresses(sessions) == stored
+    # The plan compares the bare hash with the stored one: the same prefixed document again,
+    # and the exported (bare) document, change nothing.
+    before = mail_state(sessions)
+    assert sync(document(**prefixed)) == "unchanged"
+    with sessions() as session:
+        exported = render_document(export_customer(session, alice.customer_id))
+    assert json.loads(exported)["example.com"]["account"] == [
+        {"name": "alice", "password": MD5},
+        {"name": "bob", "password": SHA512},
+    ]
+    assert sync(exported) == "unchanged"
+    assert mail_state(sessions) == before
 
 
 REJECTIONS: dict[str, tuple[Any, str]] = {

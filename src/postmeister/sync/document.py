@@ -33,7 +33,7 @@ from postmeister.domain.addresses.syntax import (
     parse_local_part,
     split_comma_list,
 )
-from postmeister.domain.passwords.hash_formats import identify_crypt_hash
+from postmeister.domain.passwords.hash_formats import normalise_crypt_hash
 from postmeister.errors import InvalidInput, ProblemList
 
 ACCOUNT_KEY: Final = "account"
@@ -47,7 +47,8 @@ _UTF8_BOM: Final = b"\xef\xbb\xbf"
 
 @dataclass(frozen=True, slots=True)
 class AccountEntry:
-    """A mailbox: canonical (lowercase) local part and its crypt hash, as given."""
+    """A mailbox: canonical (lowercase) local part and its bare crypt hash (as given, less any
+    Dovecot `{SCHEME}` prefix: the form that is stored and exported)."""
 
     local_part: str
     password_hash: str
@@ -257,13 +258,14 @@ class _Checker:
         name, password = fields
         local_part = self._name(name, pointer, taken, kind="account", alabel=alabel)
         try:
-            identify_crypt_hash(password, field=f"{pointer}/password")
+            # The bare hash, so a prefixed document plans against (and exports as) what is stored.
+            password_hash = normalise_crypt_hash(password, field=f"{pointer}/password")
         except InvalidInput as exc:
             self.problems.problems.extend(exc.problems)
             return None
         if local_part is None:
             return None
-        return AccountEntry(local_part, password)
+        return AccountEntry(local_part, password_hash)
 
     def _alias(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AliasEntry | None:
         fields = self._fields(item, _ALIAS_FIELDS, pointer)

@@ -4,6 +4,10 @@ Export then sync of the result is a no-op: mailboxes become accounts with their 
 hash, forwards become aliases with their recipients. What the format cannot carry (a
 mailbox's own forwarding, antispam, quota, autoresponder) is not exported and, because a
 sync keeps those fields on update, not lost either.
+
+Hashes are exported bare (`$6$…`), the only form stored: a document that gave them behind a
+Dovecot prefix (`{SHA512-CRYPT}$6$…`) is stored without it, so syncing that document again,
+or its export, plans no change.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from postmeister.dataplane.contract import LOGINS
-from postmeister.domain.passwords.hash_formats import identify_crypt_hash
+from postmeister.domain.passwords.hash_formats import identify_crypt_hash, normalise_crypt_hash
 from postmeister.errors import InvalidInput
 
 PASSWORD = "Tundra-Mosaic-Lichen-2077"
@@ -372,3 +372,148 @@ def test_a_hash_at_the_cap_is_accepted_and_logs_in(make: Callable[[], str]) -> N
     hashed = make()
     field = dovecot_password_field(hashed)  # accepted
     assert doveadm_verifies(field)
+
+
+# --- Dovecot {SCHEME} prefixes, as migration sources store hashes (issue 11, item 5) -------
+
+
+def doveadm_prefixed(scheme: str) -> str:
+    """`doveadm pw -s SCHEME` as it prints: the form PostfixAdmin and mailcow store."""
+    return _run(_tool("doveadm"), "pw", "-s", scheme, "-p", PASSWORD)
+
+
+# (how it is made, bare hash expected inside): every prefix with a real hash in it.
+PREFIXED: dict[str, tuple[Callable[[], str], str]] = {
+    "{SHA512-CRYPT} doveadm": (lambda: doveadm_prefixed("SHA512-CRYPT"), "$6$"),
+    "{SHA256-CRYPT} doveadm": (lambda: doveadm_prefixed("SHA256-CRYPT"), "$5$"),
+    "{MD5-CRYPT} doveadm": (lambda: doveadm_prefixed("MD5-CRYPT"), "$1$"),
+    "{BLF-CRYPT} doveadm ($2y$)": (lambda: doveadm_prefixed("BLF-CRYPT"), "$2y$"),
+    "{BLF-CRYPT} $2a$": (lambda: "{BLF-CRYPT}" + libxcrypt_hash("$2a$", 4), "$2a$"),
+    "{BLF-CRYPT} $2b$": (lambda: "{BLF-CRYPT}" + libxcrypt_hash("$2b$", 4), "$2b$"),
+    "{ARGON2ID} doveadm": (lambda: doveadm_prefixed("ARGON2ID"), "$argon2id$"),
+    "{CRYPT} doveadm": (lambda: doveadm_prefixed("CRYPT"), "$2y$"),
+    "{CRYPT} $1$": (lambda: "{CRYPT}" + libxcrypt_hash("$1$"), "$1$"),
+    "{CRYPT} $5$": (lambda: "{CRYPT}" + libxcrypt_hash("$5$", 5000), "$5$"),
+    "{CRYPT} $6$": (lambda: "{CRYPT}" + libxcrypt_hash("$6$", 5000), "$6$"),
+    "{CRYPT} $y$": (lambda: "{CRYPT}" + libxcrypt_hash("$y$"), "$y$"),
+    "{SHA512-CRYPT} passlib default rounds=656000": (
+        lambda: "{SHA512-CRYPT}" + libxcrypt_hash("$6$", 656_000),
+        "$6$rounds=656000$",
+    ),
+}
+
+
+@pytest.mark.parametrize("maker", PREFIXED.values(), ids=PREFIXED.keys())
+def test_a_prefixed_hash_is_stored_bare_and_logs_in_through_dovecot(
+    maker: tuple[Callable[[], str], str],
+) -> None:
+    make, start = maker
+    prefixed = make()
+    assert prefixed.startswith("{")
+    bare = normalise_crypt_hash(prefixed)
+    assert bare == prefixed.partition("}")[2]
+    assert bare.startswith(start)
+    # The source's Dovecot verified the prefixed string; ours verifies the stored bare one.
+    assert doveadm_verifies(prefixed)
+    assert doveadm_verifies(dovecot_password_field(bare))
+
+
+def test_passlib_default_rounds_are_accepted_bare_too() -> None:
+    hashed = libxcrypt_hash("$6$", 656_000)
+    assert hashed.startswith("$6$rounds=656000$")
+    assert normalise_crypt_hash(hashed) == hashed
+    assert identify_crypt_hash(hashed) == "sha512-crypt"
+
+
+def test_a_bare_hash_is_returned_as_it_is() -> None:
+    for hashed in (MD5, SHA256, SHA512, BCRYPT, YESCRYPT, ARGON2ID):
+        assert normalise_crypt_hash(hashed) == hashed
+
+
+def test_the_prefix_is_matched_ignoring_case_as_dovecot_does() -> None:
+    for prefix in ("{sha512-crypt}", "{Sha512-Crypt}", "{crypt}", "{SHA512-CRYPT}"):
+        assert normalise_crypt_hash(prefix + SHA512) == SHA512
+    assert normalise_crypt_hash("{blf-crypt}" + BCRYPT) == BCRYPT
+    assert normalise_crypt_hash("{argon2id}" + ARGON2ID) == ARGON2ID
+
+
+# (prefixed value, words the reason must contain)
+BROKEN_PREFIXED = {
+    "{MD5-CRYPT} around sha512-crypt": (
+        "{MD5-CRYPT}" + SHA512,
+        "the prefix {MD5-CRYPT} does not match the sha512-crypt hash inside it; "
+        "sha512-crypt hashes take {SHA512-CRYPT} or {CRYPT}",
+    ),
+    "{SHA512-CRYPT} around sha256-crypt": (
+        "{SHA512-CRYPT}" + SHA256,
+        "{SHA512-CRYPT} does not match the sha256-crypt hash",
+    ),
+    "{SHA256-CRYPT} around md5-crypt": ("{sha256-crypt}" + MD5, "{SHA256-CRYPT} does not match"),
+    "{BLF-CRYPT} around yescrypt": (
+        "{BLF-CRYPT}" + YESCRYPT,
+        "does not match the yescrypt hash inside it; yescrypt hashes take {CRYPT}",
+    ),
+    "{ARGON2ID} around bcrypt": ("{ARGON2ID}" + BCRYPT, "{ARGON2ID} does not match the bcrypt"),
+    # libxcrypt, behind {CRYPT}, has no argon2: a working Dovecot never stored this.
+    "{CRYPT} around argon2id": (
+        "{CRYPT}" + ARGON2ID,
+        "does not match the argon2id hash inside it; argon2id hashes take {ARGON2ID}",
+    ),
+    "{PLAIN}": (
+        "{PLAIN}Hunter2",
+        "the Dovecot scheme {PLAIN} is not accepted; accepted are {CRYPT}, {MD5-CRYPT}, "
+        "{SHA256-CRYPT}, {SHA512-CRYPT}, {BLF-CRYPT}, {ARGON2ID} and bare crypt hashes; "
+        "plain-text passwords are not accepted",
+    ),
+    "{SHA512}": ("{SHA512}c2hhNTEyc2hhNTEy", "the Dovecot scheme {SHA512} is not accepted"),
+    "{SSHA}": ("{ssha}c3NoYXNzaGE=", "the Dovecot scheme {SSHA} is not accepted; accepted are"),
+    "{ARGON2I}": ("{ARGON2I}$argon2i$v=19$m=8,t=1,p=1$x$y", "{ARGON2I} is not accepted"),
+    "{DES-CRYPT}": ("{DES-CRYPT}abJnggxhB/yWI", "{DES-CRYPT} is not accepted"),
+    "not a Dovecot scheme": ("{NOPE}" + MD5, "not a Dovecot crypt scheme; accepted are {CRYPT}"),
+    "non-ASCII scheme that upper-cases to one": ("{ſha512-crypt}" + SHA512, "not a Dovecot"),
+    "no closing brace": ("{SHA512-CRYPT" + SHA512, "no Dovecot scheme prefix"),
+    "two prefixes": ("{CRYPT}{CRYPT}" + MD5, "two Dovecot scheme prefixes"),
+    "empty after the prefix": ("{CRYPT}", "a password hash is required"),
+    "space after the prefix": ("{CRYPT} " + MD5, "spaces, control or non-ASCII"),
+    "broken hash inside": ("{MD5-CRYPT}" + MD5[:-1], "must be 22 characters, found 21"),
+    "over the cost cap inside": (
+        "{BLF-CRYPT}" + BCRYPT.replace("$04$", "$13$"),
+        "(cost at most 12)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("value", "reason"), BROKEN_PREFIXED.values(), ids=BROKEN_PREFIXED.keys())
+def test_a_wrong_or_unknown_prefix_is_refused_with_a_precise_reason(
+    value: str, reason: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalise_crypt_hash(value, field="/example.com/account/3/password")
+    (problem,) = caught.value.problems
+    assert problem.field == "/example.com/account/3/password"
+    assert problem.rule == "password-hash"
+    assert reason in problem.message
+
+
+def test_a_prefix_refusal_never_repeats_a_secret() -> None:
+    secret = "MyRealPassword-123"
+    for value in ("{" + secret + "}x", "{PLAIN}" + secret, "{" + secret, "{CRYPT}" + secret):
+        with pytest.raises(InvalidInput) as caught:
+            normalise_crypt_hash(value)
+        assert secret not in str(caught.value)
+
+
+def test_a_mismatch_names_every_prefix_that_would_fit() -> None:
+    def message(value: str) -> str:
+        with pytest.raises(InvalidInput) as caught:
+            normalise_crypt_hash(value)
+        return caught.value.problems[0].message
+
+    fits = "does not match the {} hash inside it; {} hashes take {}"
+    assert message("{MD5-CRYPT}" + SHA512).endswith(
+        fits.format("sha512-crypt", "sha512-crypt", "{SHA512-CRYPT} or {CRYPT}")
+    )
+    assert message("{MD5-CRYPT}" + YESCRYPT).endswith(
+        fits.format("yescrypt", "yescrypt", "{CRYPT}")
+    )
+    assert message("{CRYPT}" + ARGON2ID).endswith(fits.format("argon2id", "argon2id", "{ARGON2ID}"))

@@ -295,6 +295,33 @@ def test_render_is_sorted_and_in_the_spec_format() -> None:
     assert json.loads(render_document(parse_document(SPEC_EXAMPLE))) == json.loads(SPEC_EXAMPLE)
 
 
+def test_a_prefixed_hash_means_its_bare_hash_and_renders_bare() -> None:
+    # As PostfixAdmin and mailcow store hashes; the prefix names the hash, case-insensitively.
+    raw = doc(
+        {
+            "example.com": {
+                "account": [
+                    {"name": "alice", "password": "{MD5-CRYPT}" + MD5},
+                    {"name": "bob", "password": "{crypt}" + MD5_BOB},
+                    {"name": "carol", "password": "{SHA512-CRYPT}" + SHA512},
+                ]
+            }
+        }
+    )
+    bare = (AccountEntry("alice", MD5), AccountEntry("bob", MD5_BOB), AccountEntry("carol", SHA512))
+    parsed = parse_document(raw)
+    assert parsed.domains["example.com"].accounts == bare
+    rendered = json.loads(render_document(parsed))["example.com"]["account"]
+    assert [a["password"] for a in rendered] == [MD5, MD5_BOB, SHA512]
+
+
+def test_a_prefix_that_does_not_match_its_hash_is_reported_at_its_pointer() -> None:
+    raw = doc({"example.com": {"account": [{"name": "a", "password": "{MD5-CRYPT}" + SHA512}]}})
+    [(pointer, message)] = problems_of(raw)
+    assert pointer == "/example.com/account/0/password"
+    assert "the prefix {MD5-CRYPT} does not match the sha512-crypt hash" in message
+
+
 def test_entry_problems_carry_the_address_rule_codes_of_the_api() -> None:
     targets = ",".join(f"t{i}@x.org" for i in range(101))
     raw = doc(

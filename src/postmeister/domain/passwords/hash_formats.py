@@ -15,6 +15,10 @@ to the rules that the verifiers apply (libxcrypt behind Dovecot's `{CRYPT}`, lib
 - a setting that costs too much to verify is rejected too (the login-cost caps below), because
   Dovecot verifies every login of every customer in its shared auth processes.
 
+Migration sources (PostfixAdmin, mailcow) store hashes behind Dovecot's `{SCHEME}` prefix.
+`normalise_crypt_hash` accepts the prefixes whose hash Dovecot verifies as it is, checks that
+the prefix names the hash inside it, and returns the bare hash: the one form that is stored.
+
 Messages never repeat the rejected value: it may be a plain-text password typed by mistake,
 and even a real hash is a secret worth not copying into logs.
 """
@@ -87,8 +91,98 @@ _UNSUPPORTED: Final = {
 }
 
 
+# Dovecot's `{SCHEME}` prefixes that Postmeister imports, and the hashes each may hold. These
+# are the schemes whose stored string is the crypt hash itself, so the bare hash is verified by
+# the data plane exactly as the source verified the prefixed one (the contract view derives
+# the scheme again from the hash). `{CRYPT}` is crypt(3), i.e. libxcrypt: every crypt format
+# except argon2id, which libxcrypt does not know and Dovecot verifies only as `{ARGON2ID}`.
+_PREFIXES: Final[dict[str, frozenset[CryptScheme]]] = {
+    "CRYPT": frozenset(("md5-crypt", "sha256-crypt", "sha512-crypt", "bcrypt", "yescrypt")),
+    "MD5-CRYPT": frozenset(("md5-crypt",)),
+    "SHA256-CRYPT": frozenset(("sha256-crypt",)),
+    "SHA512-CRYPT": frozenset(("sha512-crypt",)),
+    "BLF-CRYPT": frozenset(("bcrypt",)),
+    "ARGON2ID": frozenset(("argon2id",)),
+}
+_PREFIXES_TEXT: Final = ", ".join("{" + name + "}" for name in _PREFIXES)
+# Dovecot's other schemes (`doveadm pw -l`): named in the refusal, because the name is not
+# secret. Anything else between the braces is not repeated: it may be part of a password.
+_OTHER_DOVECOT_SCHEMES: Final = frozenset(
+    (
+        *("PLAIN", "CLEAR", "CLEARTEXT", "PLAIN-TRUNC", "PLAIN-MD4", "PLAIN-MD5", "LDAP-MD5"),
+        *("MD5", "SMD5", "SHA", "SHA1", "SHA256", "SHA512", "SSHA", "SSHA256", "SSHA512"),
+        *("HMAC-MD5", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "OTP"),
+        *("PBKDF2", "DES-CRYPT", "ARGON2I"),
+    )
+)
+_CLEAR_TEXT_SCHEMES: Final = frozenset(("PLAIN", "CLEAR", "CLEARTEXT", "PLAIN-TRUNC"))
+# Longer than any scheme name; bounds the search for the closing brace.
+_PREFIX_MAX: Final = 32
+
+
+def normalise_crypt_hash(value: str, *, field: str = "password") -> str:
+    """Return the bare crypt hash to store for an imported `value`, or raise `InvalidInput`.
+
+    `value` is either a bare hash that `identify_crypt_hash` accepts, or such a hash behind a
+    Dovecot scheme prefix as migration sources store them (PostfixAdmin, mailcow):
+    `{CRYPT}` with any crypt(3) format, or `{MD5-CRYPT}` `$1$`, `{SHA256-CRYPT}` `$5$`,
+    `{SHA512-CRYPT}` `$6$`, `{BLF-CRYPT}` bcrypt, `{ARGON2ID}` `$argon2id$`. The prefix is
+    matched case-insensitively, as Dovecot does, and must name the hash inside it. What is
+    stored is always the bare hash, so a prefixed and a bare document mean the same thing
+    and export writes the bare form.
+    """
+    if not value.startswith("{"):
+        identify_crypt_hash(value, field=field)
+        return value
+    close = value.find("}", 0, _PREFIX_MAX)
+    if close < 0:
+        raise InvalidInput.single(
+            field,
+            "starts with { but no Dovecot scheme prefix such as {SHA512-CRYPT} closes",
+            rule="password-hash",
+        )
+    # Dovecot compares scheme names ignoring ASCII case only (str.upper would also map,
+    # say, a long s to S).
+    raw_name, bare = value[1:close], value[close + 1 :]
+    name = raw_name.upper() if raw_name.isascii() else ""
+    schemes = _PREFIXES.get(name)
+    if schemes is None:
+        raise InvalidInput.single(field, _unknown_prefix(name), rule="password-hash")
+    if bare.startswith("{"):
+        raise InvalidInput.single(
+            field, "has two Dovecot scheme prefixes; give one", rule="password-hash"
+        )
+    scheme = identify_crypt_hash(bare, field=field)
+    if scheme not in schemes:
+        raise InvalidInput.single(
+            field,
+            f"the prefix {{{name}}} does not match the {scheme} hash inside it; "
+            f"{scheme} hashes take " + _prefixes_holding(scheme),
+            rule="password-hash",
+        )
+    return bare
+
+
+def _prefixes_holding(scheme: CryptScheme) -> str:
+    """`{SHA512-CRYPT} or {CRYPT}`: the scheme's own prefix first, the general one last."""
+    names = sorted((n for n, held in _PREFIXES.items() if scheme in held), key=len, reverse=True)
+    return " or ".join("{" + n + "}" for n in names)
+
+
+def _unknown_prefix(name: str) -> str:
+    accepted = f"accepted are {_PREFIXES_TEXT} and bare crypt hashes"
+    if name not in _OTHER_DOVECOT_SCHEMES:
+        return f"has a scheme prefix that is not a Dovecot crypt scheme; {accepted}"
+    message = f"the Dovecot scheme {{{name}}} is not accepted; {accepted}"
+    if name in _CLEAR_TEXT_SCHEMES:
+        message += f"; plain-text passwords are not accepted: {_HASH_IT_HINT}"
+    return message
+
+
 def identify_crypt_hash(value: str, *, field: str = "password") -> CryptScheme:
-    """Return the scheme of a crypt-format password hash, or raise `InvalidInput` on `field`.
+    """Return the scheme of a bare crypt-format password hash (the form that is stored), or
+    raise `InvalidInput` on `field`. Imported values go through `normalise_crypt_hash`,
+    which also accepts a Dovecot `{SCHEME}` prefix.
 
     Accepted: md5-crypt `$1$`, sha256-crypt `$5$` and sha512-crypt `$6$` (with or without
     `rounds=N`, N in 1000..700000), bcrypt `$2a$`/`$2b$`/`$2y$` (cost 04..12),
@@ -123,7 +217,7 @@ def _problem(value: str) -> CryptScheme | _Problem:
     if value.startswith("{"):
         return _Problem(
             "starts with a Dovecot scheme prefix such as {SHA512-CRYPT}; "
-            "give the bare hash that follows it"
+            "store the bare hash that follows it (imports accept the prefix)"
         )
     if not value.startswith("$"):
         return _Problem(
