@@ -38,6 +38,7 @@ EXAMPLES: dict[type[Exception], Exception] = {
     Unauthenticated: Unauthenticated("no token"),
     errors.MalformedBody: errors.MalformedBody("the body is not UTF-8"),
     errors.InvalidQueryParameter: errors.InvalidQueryParameter("page[size]", "too large"),
+    errors.InvalidPage: errors.InvalidPage(),
     errors.DocumentMismatch: errors.DocumentMismatch("/data/id", "differs"),
     errors.UnsupportedMediaType: errors.UnsupportedMediaType("send JSON"),
     errors.NotAcceptable: errors.NotAcceptable("accept JSON:API"),

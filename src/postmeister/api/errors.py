@@ -9,7 +9,7 @@ The controller dialect formats a `Failure` as an RFC 9457 problem document
 The table knows three kinds of error:
 - domain errors (`postmeister.errors`), raised by the services;
 - request faults, raised by this package before a service runs (the body is not JSON, the
-  media type is wrong, a query parameter is unknown);
+  media type is wrong, a query parameter is unknown, a page does not exist);
 - transport and infrastructure: a body over the limit, plain HTTP, a busy database.
 Anything else is a bug: logged with its traceback, answered as a bare 500 that shows
 nothing of it.
@@ -74,6 +74,15 @@ class InvalidQueryParameter(RequestFault):
         self.parameter = parameter
 
 
+class InvalidPage(RequestFault):
+    """A numbered page (`?page=`) that is not a positive integer or lies past the last page:
+    answered 404 with Django REST Framework's "Invalid page.", as the clients of the original
+    controller expect."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid page.")
+
+
 class DocumentMismatch(RequestFault):
     """The document's `type` or `id` does not match the endpoint (a JSON:API 409)."""
 
@@ -129,6 +138,7 @@ STATUS_TABLE: Final[tuple[tuple[type[Exception], Status], ...]] = (
     ),
     (MalformedBody, Status(400, "malformed-body", "Malformed request body")),
     (InvalidQueryParameter, Status(400, "invalid-parameter", "Invalid query parameter")),
+    (InvalidPage, Status(404, "invalid-page", "Invalid page")),
     (DocumentMismatch, Status(409, "document-mismatch", "Document does not match the endpoint")),
     (UnsupportedMediaType, Status(415, "unsupported-media-type", "Unsupported media type")),
     (NotAcceptable, Status(406, "not-acceptable", "Not acceptable")),

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from postmeister.api.common import app_state, current_actor, fields_renamed, transaction
 from postmeister.api.controller import render
+from postmeister.api.controller.lists import MAX_PAGE_SIZE, address_list
 from postmeister.api.controller.params import (
     AccountCreate,
     AliasCreate,
@@ -76,13 +77,25 @@ def create_account(
         return render.account(created.address)
 
 
-@router.get("/account/")
+_LIST: dict[str, Any] = {
+    "parameters": [
+        {"name": "page", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "page_size",
+            "in": "query",
+            "schema": {"type": "integer", "maximum": MAX_PAGE_SIZE},
+        },
+    ]
+}
+
+
+@router.get("/account/", response_model=None, openapi_extra=_LIST)
 def list_accounts(
     request: Request, domain: str | None = None, actor: Actor = Depends(current_actor)
-) -> list[dict[str, Any]]:
-    with transaction(request) as session:
-        found = service.list_addresses(session, actor, kind="mailbox", domain=domain)
-        return [render.account(address) for address in found]
+) -> Response:
+    """A plain array of every account (streamed); DRF's page envelope with `page` or
+    `page_size` (`controller/lists.py`)."""
+    return address_list(request, actor, kind="mailbox", domain=domain, render=render.account)
 
 
 @router.get("/account/{account_id}/")
@@ -166,13 +179,12 @@ def create_alias(
         return render.alias(created.address)
 
 
-@router.get("/alias/")
+@router.get("/alias/", response_model=None, openapi_extra=_LIST)
 def list_aliases(
     request: Request, domain: str | None = None, actor: Actor = Depends(current_actor)
-) -> list[dict[str, Any]]:
-    with transaction(request) as session:
-        found = service.list_addresses(session, actor, kind="forward", domain=domain)
-        return [render.alias(address) for address in found]
+) -> Response:
+    """As `list_accounts`, for aliases."""
+    return address_list(request, actor, kind="forward", domain=domain, render=render.alias)
 
 
 @router.get("/alias/{alias_id}/")

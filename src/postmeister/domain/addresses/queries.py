@@ -3,9 +3,10 @@ outside the actor's scope is indistinguishable from a missing one (`NotFound`)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, literal, select
+from sqlalchemy import BigInteger, Select, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from postmeister.domain.access import Actor, visible_domains
@@ -62,6 +63,74 @@ def _cursor(value: int) -> Any:
     return literal(value, BigInteger)
 
 
+def _of_kind_in_domain(
+    session: Session, actor: Actor, *, kind: Kind | None, domain: str | None, details: bool
+) -> Select[Address]:
+    """The visible addresses of one kind in one domain (either filter optional)."""
+    statement = visible_addresses(actor, details=details)
+    if kind is not None:
+        statement = statement.where(Address.kind == kind)
+    if domain is not None:
+        statement = statement.where(Address.domain_id == get_domain(session, actor, domain).id)
+    return statement
+
+
+def count_addresses(
+    session: Session, actor: Actor, *, kind: Kind | None = None, domain: str | None = None
+) -> int:
+    """How many visible addresses `list_addresses` would return with the same filters:
+    one COUNT over the same visible statement."""
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=False)
+    counted = select(func.count()).select_from(statement.subquery())
+    return int(session.scalar(counted) or 0)
+
+
+def list_address_slice(
+    session: Session,
+    actor: Actor,
+    *,
+    offset: int,
+    limit: int,
+    kind: Kind | None = None,
+    domain: str | None = None,
+) -> list[Address]:
+    """`limit` visible addresses from position `offset` in id order (numbered pages)."""
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=True)
+    statement = statement.order_by(Address.id).offset(offset).limit(limit)
+    return list(session.scalars(statement).all())
+
+
+def stream_addresses(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: Kind | None = None,
+    domain: str | None = None,
+    chunk: int = 1000,
+) -> Iterator[list[Address]]:
+    """Every visible address in id order, `chunk` at a time: one keyset statement per chunk
+    (`id > last id of the previous chunk`), so memory stays bounded by one chunk however
+    many addresses there are.
+
+    All chunks are read in the caller's transaction. The session's identity map is cleared
+    after each chunk has been consumed, so the caller must not keep the addresses of a chunk
+    (nor change anything in the session) once it asks for the next one. An unknown `domain`
+    raises `NotFound` before the first chunk.
+    """
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=True)
+    statement = statement.order_by(Address.id).limit(chunk)
+    after: int | None = None
+    while True:
+        page = statement if after is None else statement.where(Address.id > _cursor(after))
+        found = list(session.scalars(page).all())
+        if not found:
+            return
+        after = found[-1].id
+        yield found
+        del found
+        session.expunge_all()
+
+
 def list_addresses(
     session: Session,
     actor: Actor,
@@ -81,11 +150,7 @@ def list_addresses(
     `details=False` skips loading targets, permissions, autoresponder, domain and usage
     (five more statements): for callers that only ask whether there is any address.
     """
-    statement = visible_addresses(actor, details=details)
-    if kind is not None:
-        statement = statement.where(Address.kind == kind)
-    if domain is not None:
-        statement = statement.where(Address.domain_id == get_domain(session, actor, domain).id)
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=details)
     if package_id is not None:
         package_domains = select(Domain.id).where(Domain.package_id == package_id)
         statement = statement.where(Address.domain_id.in_(package_domains))

@@ -21,9 +21,12 @@ from postmeister.config import AddressSettings
 from postmeister.domain.access import Actor, hosted_elsewhere
 from postmeister.domain.addresses import rules
 from postmeister.domain.addresses.queries import (
+    count_addresses,
     get_address,
     list_address_page,
+    list_address_slice,
     list_addresses,
+    stream_addresses,
     visible_addresses,
 )
 from postmeister.domain.addresses.rules import (
@@ -99,14 +102,17 @@ __all__ = [
     "PackageFull",
     "add_forward_target",
     "check_text",
+    "count_addresses",
     "create_address",
     "delete_address",
     "get_address",
     "list_address_page",
+    "list_address_slice",
     "list_addresses",
     "remove_forward_target",
     "reset_password",
     "split_address",
+    "stream_addresses",
     "update_address",
     "visible_addresses",
 ]
