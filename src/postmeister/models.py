@@ -126,6 +126,8 @@ class Address(Timestamped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(512))
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     submission_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Mailbox only: mail to `local+anything@domain` is delivered here too (migration 0007).
+    subaddress_extension: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(
         UtcDateTime,
         default=_now,

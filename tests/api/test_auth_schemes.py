@@ -78,9 +78,7 @@ def test_both_dialects_accept_the_token_in_every_scheme(
     assert [a["id"] for a in listed.json()] == [f"info@{alice.domain}"]
     hosting = client.get("/email-addresses", headers={**auth, "Accept": JSONAPI})
     assert hosting.status_code == 200
-    assert [d["attributes"]["address"] for d in hosting.json()["data"]] == [
-        f"info@{alice.domain}"
-    ]
+    assert [d["attributes"]["address"] for d in hosting.json()["data"]] == [f"info@{alice.domain}"]
     # The scheme changes nothing about tenancy: Bob's token in the same scheme sees nothing
     # of Alice's, and her account is a 404 to him.
     bob_auth = _headers(scheme, bob.token)

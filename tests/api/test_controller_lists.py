@@ -40,6 +40,7 @@ def test_without_page_parameters_the_list_is_a_plain_array_across_chunks(
     assert [a["id"] for a in listed] == ids
     assert set(listed[0]) == {
         "id", "name", "domain", "password", "spoofing_whitelist", "submission_disabled",
+        "subaddress_extension",
     }  # fmt: skip
 
 

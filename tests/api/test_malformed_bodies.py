@@ -229,7 +229,7 @@ def test_every_api_route_authenticates_before_it_reads_a_body(settings: Settings
         elif getattr(route, "path", "") not in public:
             assert isinstance(route, AuthenticatedRoute), route
             seen += 1
-    assert seen == 30  # 13 controller, 12 hosting, 5 sync-source operations
+    assert seen == 32  # 15 controller, 12 hosting, 5 sync-source operations
 
 
 @pytest.mark.parametrize("customer_id", [0, -1, 2**31, 2**40, 2**63, 10**100])

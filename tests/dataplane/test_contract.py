@@ -60,6 +60,7 @@ def seed(sessions: sessionmaker[Session]) -> None:
             "mailbox",
             password_hash="$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
             quota_bytes=1_000_000,
+            subaddress_extension=True,
         )
         ben = address("ben", "mailbox", password_hash="$6$salt$hash", submission_disabled=True)
         keep = address("keep", "mailbox", password_hash="$y$j9T$salt$hash", antispam="junk-folder")
@@ -104,12 +105,12 @@ SIEVE_REQUIRE = 'require ["date", "fileinto", "mailbox", "relational", "vacation
 EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
     "dataplane_v1_domains": (("domain",), {(D,)}),  # customer_id: test_sender_tenancy
     "dataplane_v1_mailboxes": (
-        ("address", "domain", "local_part", "quota_bytes"),
+        ("address", "domain", "local_part", "quota_bytes", "subaddress_extension"),
         {
-            (f"anna@{D}", D, "anna", 1_000_000),
-            (f"ben@{D}", D, "ben", None),
-            (f"keep@{D}", D, "keep", None),
-            (f"nopass@{D}", D, "nopass", None),
+            (f"anna@{D}", D, "anna", 1_000_000, 1),
+            (f"ben@{D}", D, "ben", None, 0),
+            (f"keep@{D}", D, "keep", None, 0),
+            (f"nopass@{D}", D, "nopass", None, 0),
         },
     ),
     "dataplane_v1_aliases": (

@@ -76,6 +76,8 @@ CASES: dict[str, Case] = {
     "no target": Case([Entry("x", [])], {"required"}),
     "invalid target": Case([Entry("x", ["not-an-address"])], {None}),
     "invalid name": Case([Entry("bad name")], {None}),
+    # Valid in an address, but a path on the mail store: name "a/b" would live in a's home.
+    "slash in the name": Case([Entry("a/b")], {None}),
     "address too long": Case([Entry("l" * 64, domain=LONG_DOMAIN)], {"length"}),
     "account and alias of one name": Case(
         [Entry("office"), Entry("office", ["a@elsewhere.example"])], {"exists"}

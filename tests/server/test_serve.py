@@ -3,64 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.server.conftest import Server
 from tests.support.factories import STRONG_PASSWORD
-from tests.support.processes import BIN, cli, free_port, stop, wait_for_port
+from tests.support.processes import BIN, cli
 
 pytestmark = pytest.mark.server
-
-
-@dataclass
-class Server:
-    url: str
-    cert: Path
-    env: dict[str, str]
-    admin_token: str
-    output: list[str]
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "POSTMEISTER_DATA_DIR": str(tmp_path / "data"),
-        "POSTMEISTER_DATABASE_URL": database_url,
-    }
-    process = subprocess.Popen(
-        [str(BIN / "postmeister"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_port(port, process=process)
-        assert process.stdout is not None
-        lines: list[str] = []
-        while not any("bootstrap admin token" in line for line in lines):
-            lines.append(process.stdout.readline())
-        token = next(line for line in lines if "bootstrap" in line).rsplit(" ", 1)[1].strip()
-        yield Server(
-            url=f"https://127.0.0.1:{port}",
-            cert=tmp_path / "data" / "tls" / "cert.pem",
-            env=env,
-            admin_token=token,
-            output=lines,
-        )
-    finally:
-        stop(process)
 
 
 def test_https_with_self_signed_certificate_and_bootstrap_token(server: Server) -> None:
@@ -161,7 +117,9 @@ def test_malformed_bodies_to_the_real_server_are_4xx_without_a_traceback(server:
     admin = {"Authorization": f"Bearer {server.admin_token}"}
     deep = b"[" * 2000 + b"]" * 2000
     huge = b'{"name": ' + b"9" * 5000 + b"}"
-    with httpx.Client(verify=ssl.create_default_context(cafile=server.cert), base_url=server.url) as client:
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=server.cert), base_url=server.url
+    ) as client:
         for path, kind in (
             ("/mail/account/", "application/json"),
             ("/sync/sources/", "application/json"),

@@ -20,6 +20,38 @@ DOC = {
         "alias": [{"name": "office", "to": "alice@example.com,bob@example.com"}],
     }
 }
+# The hosting panel's shape: accounts also carry their whitelist and subaddress switch.
+ALICE = {
+    "name": "alice",
+    "password": MD5,
+    "spoofing_whitelist": "example.com",
+    "subaddress_extension": True,
+}
+OFFICE = {"name": "office", "to": "alice@example.com,bob@example.com"}
+PANEL_DOC = {
+    "example.com": {
+        "account": [
+            ALICE,
+            {"name": "bob", "password": MD5},
+        ],
+        "alias": [OFFICE],
+    }
+}
+# What export writes for it: both keys on every account, a left-out key as its default.
+PANEL_EXPORT = {
+    "example.com": {
+        "account": [
+            ALICE,
+            {
+                "name": "bob",
+                "password": MD5,
+                "spoofing_whitelist": "",
+                "subaddress_extension": False,
+            },
+        ],
+        "alias": [OFFICE],
+    }
+}
 
 
 @pytest.fixture
@@ -66,7 +98,7 @@ def test_apply_then_export_is_a_round_trip(
     env: dict[str, str], tenant: Tenant, tmp_path: Path
 ) -> None:
     path = tmp_path / "mail.json"
-    path.write_text(json.dumps(DOC))
+    path.write_text(json.dumps(PANEL_DOC))
     customer = str(tenant.customer_id)
     applied = cli("sync", "run", "--file", str(path), "--customer", customer, env=env)
     assert applied.returncode == 0, applied.stderr
@@ -79,7 +111,7 @@ def test_apply_then_export_is_a_round_trip(
     }
     exported = cli("export", "--customer", customer, env=env)
     assert exported.returncode == 0, exported.stderr
-    assert json.loads(exported.stdout) == DOC
+    assert json.loads(exported.stdout) == PANEL_EXPORT
     (tmp_path / "export.json").write_text(exported.stdout)
     again = cli(
         "sync", "run", "--file", str(tmp_path / "export.json"), "--customer", customer, env=env

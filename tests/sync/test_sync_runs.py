@@ -200,8 +200,13 @@ def test_a_prefixed_document_stores_bare_hashes_and_export_then_sync_is_a_no_op(
     with sessions() as session:
         exported = render_document(export_customer(session, alice.customer_id))
     assert json.loads(exported)["example.com"]["account"] == [
-        {"name": "alice", "password": MD5},
-        {"name": "bob", "password": SHA512},
+        {"name": "alice", "password": MD5, "spoofing_whitelist": "", "subaddress_extension": False},
+        {
+            "name": "bob",
+            "password": SHA512,
+            "spoofing_whitelist": "",
+            "subaddress_extension": False,
+        },
     ]
     assert sync(exported) == "unchanged"
     assert mail_state(sessions) == before

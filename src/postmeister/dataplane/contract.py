@@ -96,12 +96,18 @@ MAILBOXES = View(
         Column("domain", "the domain part (A-label)"),
         Column("local_part", "the part before the @"),
         Column("quota_bytes", "storage limit in bytes; NULL means no limit"),
+        Column(
+            "subaddress_extension",
+            "1: mail to local+anything@domain (the part before the first '+') comes here too,"
+            " unless that whole address exists itself (`SUBADDRESS_LOOKUP`)",
+        ),
     ),
     select="""
 SELECT a.address AS address,
        d.name AS domain,
        a.local_part AS local_part,
-       a.quota_bytes AS quota_bytes
+       a.quota_bytes AS quota_bytes,
+       CASE WHEN a.subaddress_extension THEN 1 ELSE 0 END AS subaddress_extension
 FROM addresses a JOIN domains d ON d.id = a.domain_id
 WHERE a.kind = 'mailbox'
 """,
@@ -225,6 +231,32 @@ sender's domain is not hosted by a customer other than the login's. So `*` cover
 address of domains hosted nowhere here or by the login's own customer; an entry naming
 another customer's address or domain never counts, whenever that domain was added.
 Indexes used: `sender_permissions.pattern`, `addresses.address`, `domains.name`.
+"""
+
+SUBADDRESS_LOOKUP: Mapping[str, str] = {
+    dialect: (
+        "SELECT m.address FROM dataplane_v1_mailboxes m"
+        " WHERE m.address = {base} || '@' || {domain} AND {has_plus}"
+        " AND m.subaddress_extension = 1"
+        " AND NOT EXISTS (SELECT 1 FROM dataplane_v1_mailboxes x WHERE x.address = {address})"
+        " AND NOT EXISTS (SELECT 1 FROM dataplane_v1_aliases y WHERE y.address = {address})"
+    )
+    .replace("{base}", base)
+    .replace("{has_plus}", has_plus)
+    for dialect, base, has_plus in (
+        ("sqlite", "substr({local}, 1, instr({local}, '+') - 1)", "instr({local}, '+') > 1"),
+        ("postgresql", "split_part({local}, '+', 1)", "strpos({local}, '+') > 1"),
+    )
+}
+"""Per dialect: the mailbox that `{local}@{domain}` (= `{address}`) reaches by subaddressing.
+
+Subaddressing is the mailbox's own switch, so Postfix's global `recipient_delimiter` is not
+set (it would deliver `alice+x` to every alice, and let alice send as `alice+x`). Instead
+Postfix's alias lookup asks this: when the local part has a `+` after its first character,
+the mailbox named by the part before the first `+` has `subaddress_extension` on, and the
+whole address is neither a mailbox nor a forward of its own, the mail is rewritten to that
+mailbox (and then follows its forwards like mail to the mailbox itself). An address that
+exists always wins. Indexes used: `addresses.address` (three equality lookups).
 """
 
 RECIPIENT_POLICIES = View(

@@ -45,12 +45,27 @@ def resolve_domains(
 
 
 def check_plan(
-    session: Session, plan: Plan, domains: dict[str, Domain], document: SyncDocument
+    session: Session,
+    actor: Actor,
+    plan: Plan,
+    domains: dict[str, Domain],
+    document: SyncDocument,
 ) -> None:
-    """Rules over the whole plan that only the database can judge (the package limit)."""
-    ProblemList(
-        bulk.limit_problems(session, plan.changes, domains, _fields(document))
-    ).raise_if_any()
+    """Rules over the plan that only the database can judge: the package limit, and that
+    no whitelist written names another customer's address or domain."""
+    problems = ProblemList(bulk.limit_problems(session, plan.changes, domains, _fields(document)))
+    if actor.customer_id is None:
+        raise ValueError("a sync document is applied as its customer")
+    accounts = {
+        f"{account.local_part}@{name}": (account.pointer or f"{entry.location}/account")
+        + "/spoofing_whitelist"
+        for name, entry in document.domains.items()
+        for account in entry.accounts
+    }
+    problems.problems.extend(
+        bulk.sender_problems(session, actor.customer_id, plan.changes, accounts)
+    )
+    problems.raise_if_any()
 
 
 def apply_plan(

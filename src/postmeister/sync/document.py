@@ -1,9 +1,14 @@
 """The Basic JSON document: parse and validate it completely, or render one from state.
 
-The format is exactly the one in `specs/controller-api.txt`:
+The format is the one in `specs/controller-api.txt`:
 
     {"example.com": {"account": [{"name": "alice", "password": "$6$..."}],
                      "alias":   [{"name": "office", "to": "alice@example.com,bob@example.com"}]}}
+
+and, as the hosting panel writes it, an account may also carry `spoofing_whitelist` (a
+comma-separated string, as in the controller API) and `subaddress_extension` (a boolean).
+An account without one of them keeps what it has (a new one: none, false), so a document
+written to the spec alone never clears what was set.
 
 A customer's mail configuration is replaced by what the document says, so a document is
 accepted whole or not at all. `parse_document` therefore never stops at the first problem:
@@ -31,6 +36,7 @@ from postmeister.domain.addresses.syntax import (
     normalise_domain,
     parse_address,
     parse_local_part,
+    parse_sender_patterns,
     split_comma_list,
 )
 from postmeister.domain.passwords.hash_formats import normalise_crypt_hash
@@ -40,6 +46,7 @@ ACCOUNT_KEY: Final = "account"
 ALIAS_KEY: Final = "alias"
 _DOMAIN_KEYS: Final = (ACCOUNT_KEY, ALIAS_KEY)
 _ACCOUNT_FIELDS: Final = ("name", "password")
+_ACCOUNT_OPTIONAL: Final = ("spoofing_whitelist", "subaddress_extension")
 _ALIAS_FIELDS: Final = ("name", "to")
 _ROOT: Final = ""  # the JSON pointer of the whole document
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
@@ -48,10 +55,17 @@ _UTF8_BOM: Final = b"\xef\xbb\xbf"
 @dataclass(frozen=True, slots=True)
 class AccountEntry:
     """A mailbox: canonical (lowercase) local part and its bare crypt hash (as given, less any
-    Dovecot `{SCHEME}` prefix: the form that is stored and exported)."""
+    Dovecot `{SCHEME}` prefix: the form that is stored and exported).
+
+    `spoofing_whitelist` (canonical patterns, in document order) and `subaddress_extension`
+    are None when the document leaves them out. `pointer` locates the entry in the document
+    as written; empty for an entry built in code."""
 
     local_part: str
     password_hash: str
+    spoofing_whitelist: tuple[str, ...] | None = None
+    subaddress_extension: bool | None = None
+    pointer: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +156,18 @@ def render_document(document: SyncDocument) -> bytes:
     """The document in the Basic JSON format: the inverse of `parse_document`.
 
     Deterministic, so an export can be compared or diffed byte for byte: domains, accounts
-    and aliases sorted by name, recipients in their stored order joined by ",", two-space
-    indentation, a final newline. Empty lists are left out (a domain without addresses is
-    rendered as `{}`), which parses back to the same document.
+    and aliases sorted by name, recipients and whitelist entries in their stored order joined
+    by ",", two-space indentation, a final newline. Empty lists are left out (a domain
+    without addresses is rendered as `{}`), which parses back to the same document; so are
+    an account's optional keys where the entry has none (None).
     """
-    out: dict[str, dict[str, list[dict[str, str]]]] = {}
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for alabel in sorted(document.domains):
         entry = document.domains[alabel]
-        body: dict[str, list[dict[str, str]]] = {}
+        body: dict[str, list[dict[str, Any]]] = {}
         if entry.accounts:
             body[ACCOUNT_KEY] = [
-                {"name": a.local_part, "password": a.password_hash}
-                for a in sorted(entry.accounts, key=lambda a: a.local_part)
+                _render_account(a) for a in sorted(entry.accounts, key=lambda a: a.local_part)
             ]
         if entry.aliases:
             body[ALIAS_KEY] = [
@@ -162,6 +176,15 @@ def render_document(document: SyncDocument) -> bytes:
             ]
         out[alabel] = body
     return (json.dumps(out, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _render_account(account: AccountEntry) -> dict[str, Any]:
+    rendered: dict[str, Any] = {"name": account.local_part, "password": account.password_hash}
+    if account.spoofing_whitelist is not None:
+        rendered["spoofing_whitelist"] = ",".join(account.spoofing_whitelist)
+    if account.subaddress_extension is not None:
+        rendered["subaddress_extension"] = account.subaddress_extension
+    return rendered
 
 
 # Names taken in one domain: canonical local part -> ("account" | "alias", JSON pointer).
@@ -252,26 +275,48 @@ class _Checker:
         return enumerate(value)
 
     def _account(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AccountEntry | None:
-        fields = self._fields(item, _ACCOUNT_FIELDS, pointer)
-        if fields is None:
+        members = self._members(item, _ACCOUNT_FIELDS, pointer, optional=_ACCOUNT_OPTIONAL)
+        if members is None:
             return None
-        name, password = fields
-        local_part = self._name(name, pointer, taken, kind="account", alabel=alabel)
+        local_part = self._name(members["name"], pointer, taken, kind="account", alabel=alabel)
+        before = len(self.problems.problems)
         try:
             # The bare hash, so a prefixed document plans against (and exports as) what is stored.
-            password_hash = normalise_crypt_hash(password, field=f"{pointer}/password")
+            password_hash = normalise_crypt_hash(members["password"], field=f"{pointer}/password")
+        except InvalidInput as exc:
+            self.problems.problems.extend(exc.problems)
+        whitelist = self._whitelist(members, pointer)
+        subaddress = members.get("subaddress_extension")
+        if "subaddress_extension" in members and not isinstance(subaddress, bool):
+            self._add(
+                f"{pointer}/subaddress_extension",
+                f"must be true or false, not {_kind(subaddress)}",
+                "type",
+            )
+        if local_part is None or len(self.problems.problems) != before:
+            return None
+        return AccountEntry(local_part, password_hash, whitelist, subaddress, pointer)
+
+    def _whitelist(self, members: dict[str, Any], pointer: str) -> tuple[str, ...] | None:
+        """The canonical whitelist (the API's syntax rules), or None when left out or bad."""
+        if "spoofing_whitelist" not in members:
+            return None
+        field = f"{pointer}/spoofing_whitelist"
+        value = members["spoofing_whitelist"]
+        if not isinstance(value, str):
+            self._add(field, f"must be a comma-separated string, not {_kind(value)}", "type")
+            return None
+        try:
+            return tuple(parse_sender_patterns(split_comma_list(value), field=field))
         except InvalidInput as exc:
             self.problems.problems.extend(exc.problems)
             return None
-        if local_part is None:
-            return None
-        return AccountEntry(local_part, password_hash)
 
     def _alias(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AliasEntry | None:
-        fields = self._fields(item, _ALIAS_FIELDS, pointer)
-        if fields is None:
+        members = self._members(item, _ALIAS_FIELDS, pointer)
+        if members is None:
             return None
-        name, to = fields
+        name, to = members["name"], members["to"]
         local_part = self._name(name, pointer, taken, kind="alias", alabel=alabel)
         own = f"{local_part}@{alabel}" if local_part else None
         targets, problems = rules.check_targets(
@@ -289,26 +334,26 @@ class _Checker:
             return None
         return AliasEntry(local_part, tuple(targets))
 
-    def _fields(self, item: Any, names: tuple[str, str], pointer: str) -> tuple[str, str] | None:
-        """The two string members of an entry object, or None after recording what is wrong."""
+    def _members(
+        self, item: Any, names: tuple[str, str], pointer: str, optional: tuple[str, ...] = ()
+    ) -> dict[str, Any] | None:
+        """An entry object's members: `names` are required strings, `optional` may be there
+        (their values are the caller's to check); None after recording what is wrong."""
         if not isinstance(item, _Object):
             self._add(pointer, f"must be an object with {_both(names)}, not {_kind(item)}", "type")
             return None
         before = len(self.problems.problems)
         members = dict(_unique_members(item, pointer, self.problems))
-        self._unknown_keys(members, names, pointer)
-        values: list[str] = []
+        self._unknown_keys(members, names + optional, pointer)
         for name in names:
             value = members.get(name)
             if name not in members:
                 self._add(_child(pointer, name), "is required", rule="required")
             elif not isinstance(value, str):
                 self._add(_child(pointer, name), f"must be a string, not {_kind(value)}", "type")
-            else:
-                values.append(value)
         if len(self.problems.problems) != before:
             return None
-        return values[0], values[1]
+        return members
 
     def _name(
         self, name: str, pointer: str, taken: _Taken, *, kind: str, alabel: str

@@ -1,8 +1,9 @@
 """A customer's current state as a Basic JSON document (`postmeister export`).
 
 Export then sync of the result is a no-op: mailboxes become accounts with their stored
-hash, forwards become aliases with their recipients. What the format cannot carry (a
-mailbox's own forwarding, antispam, quota, autoresponder) is not exported and, because a
+hash, spoofing whitelist and subaddress switch (both always written, as the hosting panel
+writes them), forwards become aliases with their recipients. What the format cannot carry
+(a mailbox's own forwarding, antispam, quota, autoresponder) is not exported and, because a
 sync keeps those fields on update, not lost either.
 
 Hashes are exported bare (`$6$…`), the only form stored: a document that gave them behind a
@@ -27,7 +28,11 @@ def export_customer(session: Session, customer_id: int) -> SyncDocument:
     for address, state in load_current(session, actor, [d.id for d in domains]).items():
         local, _, domain = address.rpartition("@")
         if state.kind == "mailbox" and state.password_hash:
-            accounts[domain].append(AccountEntry(local, state.password_hash))
+            accounts[domain].append(
+                AccountEntry(
+                    local, state.password_hash, state.sender_patterns, state.subaddress_extension
+                )
+            )
         elif state.kind == "forward":
             aliases[domain].append(AliasEntry(local, state.targets))
     return SyncDocument(

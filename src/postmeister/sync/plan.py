@@ -7,9 +7,11 @@ the document covers and lists only real differences, so applying the plan writes
 changed rows and a document that matches the state produces no changes at all.
 
 Comparison rules (what counts as a "real difference"):
-- an account: its password hash, compared as an exact string. A mailbox's own forwarding
-  list (keep a copy and forward, set through the API) is not part of the document and is
-  ignored; so are antispam, quota and autoresponder.
+- an account: its password hash, compared as an exact string; its spoofing whitelist as a
+  set of entries and its subaddress switch, each only where the document gives it (left
+  out, it is kept). A mailbox's own forwarding list (keep a copy and forward, set through
+  the API) is not part of the document and is ignored; so are antispam, quota and
+  autoresponder.
 - an alias: its set of recipients. The same recipients in another order are no change, as
   delivery does not depend on the order.
 - an address that changes kind (account <-> alias) becomes a delete followed by a create,
@@ -27,7 +29,7 @@ from functools import cached_property
 from typing import Final
 
 from postmeister.domain.addresses.schemas import Action, Change, CurrentAddress, Kind
-from postmeister.sync.document import SyncDocument
+from postmeister.sync.document import AccountEntry, SyncDocument
 
 __all__ = ["Action", "Change", "CurrentAddress", "Kind", "Plan", "make_plan"]
 
@@ -94,15 +96,25 @@ def make_plan(document: SyncDocument, current: Mapping[str, CurrentAddress]) -> 
             wanted.add(address)
             have = current.get(address)
             if have is not None and have.kind == "mailbox":
-                if have.password_hash == account.password_hash:
+                change = _account_update(address, account, have)
+                if change is None:
                     unchanged += 1
-                    continue
-                action: Action = "update"
-            else:
-                if have is not None:
-                    changes.append(_deletion(address, have.kind))
-                action = "create"
-            changes.append(Change(action, address, "mailbox", account.password_hash, ()))
+                else:
+                    changes.append(change)
+                continue
+            if have is not None:
+                changes.append(_deletion(address, have.kind))
+            changes.append(
+                Change(
+                    "create",
+                    address,
+                    "mailbox",
+                    account.password_hash,
+                    (),
+                    subaddress_extension=bool(account.subaddress_extension),
+                    sender_patterns=account.spoofing_whitelist or (),
+                )
+            )
         for alias in entry.aliases:
             address = alias.local_part + suffix
             wanted.add(address)
@@ -111,7 +123,7 @@ def make_plan(document: SyncDocument, current: Mapping[str, CurrentAddress]) -> 
                 if have.targets == alias.targets or set(have.targets) == set(alias.targets):
                     unchanged += 1
                     continue
-                action = "update"
+                action: Action = "update"
             else:
                 if have is not None:
                     changes.append(_deletion(address, have.kind))
@@ -125,6 +137,31 @@ def make_plan(document: SyncDocument, current: Mapping[str, CurrentAddress]) -> 
         changes.append(_deletion(address, have.kind))
     changes.sort(key=_order)
     return Plan(tuple(changes), unchanged)
+
+
+def _account_update(address: str, account: AccountEntry, have: CurrentAddress) -> Change | None:
+    """The update that makes the stored mailbox `have` what `account` says, or None."""
+    patterns = account.spoofing_whitelist
+    if patterns is not None and set(patterns) == set(have.sender_patterns):
+        patterns = None
+    subaddress = account.subaddress_extension
+    if subaddress is None:
+        subaddress = have.subaddress_extension
+    if (
+        have.password_hash == account.password_hash
+        and patterns is None
+        and subaddress == have.subaddress_extension
+    ):
+        return None
+    return Change(
+        "update",
+        address,
+        "mailbox",
+        account.password_hash,
+        (),
+        subaddress_extension=subaddress,
+        sender_patterns=patterns,
+    )
 
 
 def _deletion(address: str, kind: Kind) -> Change:

@@ -84,7 +84,7 @@ def sync_document(
     domains = resolve_domains(session, actor, document, source_id=source.id if source else None)
     current = load_current(session, actor, [d.id for d in domains.values()])
     plan = make_plan(document, current)
-    check_plan(session, plan, domains, document)
+    check_plan(session, actor, plan, domains, document)
     share = plan.deletion_share(len(current))
     if dry_run:
         return SyncOutcome("planned", plan, deletion_share=share)

@@ -194,7 +194,10 @@ def test_every_problem_is_reported_at_once_with_its_location() -> None:
         ("/example.com/account/3/password", Containing("plain-text passwords")),
         ("/example.com/account/4/name", "must be a string, not a number"),
         ("/example.com/account/5/password", "is required"),
-        ("/example.com/account/6/quota", "unknown key (allowed: name, password)"),
+        (
+            "/example.com/account/6/quota",
+            "unknown key (allowed: name, password, spoofing_whitelist, subaddress_extension)",
+        ),
         ("/example.com/account/7", 'must be an object with "name" and "password", not a string'),
         (
             "/example.com/alias/0/name",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -227,26 +226,14 @@ def generated(
     return SyncDocument(entries), current
 
 
-def best_of_three(doc: SyncDocument, current: dict[str, CurrentAddress]) -> tuple[float, Plan]:
-    timings = []
-    plan = None
-    for _ in range(3):
-        start = time.perf_counter()
-        plan = make_plan(doc, current)
-        timings.append(time.perf_counter() - start)
-    assert plan is not None
-    return min(timings), plan
-
-
-def test_150k_addresses_plan_well_under_a_second() -> None:
-    # 100,000 accounts and 50,000 aliases on 1,000 domains, as in the benchmark.
+def test_150k_addresses_plan_to_creates_then_to_nothing() -> None:
+    """100,000 accounts and 50,000 aliases on 1,000 domains, as in the benchmark (how long
+    planning takes is measured there, `bench.sync_import`, never asserted in a test)."""
     doc, current = generated(domains=1000, accounts=100, aliases=50)
     assert len(current) == 150_000
 
-    seconds, plan = best_of_three(doc, {})
-    assert plan.created == 150_000
-    assert seconds < 1.0, f"initial import took {seconds:.2f}s to plan"
+    plan = make_plan(doc, {})
+    assert plan.created == 150_000 and plan.updated == plan.deleted == 0
 
-    seconds, plan = best_of_three(doc, current)
+    plan = make_plan(doc, current)
     assert plan.is_empty and plan.unchanged == 150_000
-    assert seconds < 1.0, f"no-op re-sync took {seconds:.2f}s to plan"

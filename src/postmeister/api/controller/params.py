@@ -76,6 +76,7 @@ class AccountCreate(Params):
     password: StrictStr
     submission_disabled: FormBool = False
     spoofing_whitelist: StrictStr = ""
+    subaddress_extension: FormBool = False
 
 
 class PasswordParams(Params):

@@ -21,6 +21,7 @@ def account(address: Address) -> dict[str, Any]:
         "password": address.password_hash or "",
         "spoofing_whitelist": ",".join(p.pattern for p in address.sender_permissions),
         "submission_disabled": address.submission_disabled,
+        "subaddress_extension": address.subaddress_extension,
     }
 
 

@@ -68,6 +68,10 @@ class EmailAddressAttributes(BaseModel):
     forward_to: list[str]
     quota: Quota | None = Field(default=None, description="mailboxes only")
     autoresponder: AutoresponderState | None = Field(default=None, description="mailboxes only")
+    subaddress_extension: bool | None = Field(
+        default=None,
+        description="mailboxes only: mail to name+anything@domain is delivered here too",
+    )
     password: str | None = Field(
         default=None,
         description="only in the one response that generated it; never shown again",
@@ -161,6 +165,7 @@ def _email_address(address: Address, today: dt.date, password: str | None) -> Em
         "updated_at": address.updated_at,
     }
     if address.kind == "mailbox":
+        values["subaddress_extension"] = address.subaddress_extension
         values["quota"] = Quota(
             limit=address.quota_bytes, usage=address.usage.bytes if address.usage else 0
         )

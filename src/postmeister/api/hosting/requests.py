@@ -133,6 +133,10 @@ class EmailAddressCreateAttributes(_Strict):
     quota: QuotaWrite | None = Field(
         default=None, description="mailboxes only: {limit: bytes or null}; default no limit"
     )
+    subaddress_extension: StrictBool = Field(
+        default=False,
+        description="mailboxes only: also deliver mail to name+anything@domain here",
+    )
 
 
 class QuotaWrite(_Strict):
@@ -168,6 +172,9 @@ class EmailAddressPatchAttributes(_Strict):
     forward_to: list[StrictStr] = _optional("replaces the whole list of forward targets")
     password: StrictStr = _optional("mailboxes only: a new password meeting the policy")
     quota: QuotaWrite = _optional("mailboxes only: {limit: bytes or null}")
+    subaddress_extension: StrictBool = _optional(
+        "mailboxes only: also deliver mail to name+anything@domain here"
+    )
     autoresponder: AutoresponderPatch = _optional(
         "mailboxes only: any of text, active, activates, expires"
     )
@@ -220,6 +227,7 @@ def new_address(attributes: EmailAddressCreateAttributes) -> NewAddress:
         forward_to=attributes.forward_to,
         password=attributes.password,
         quota_bytes=attributes.quota.limit if attributes.quota else None,
+        subaddress_extension=attributes.subaddress_extension,
     )
 
 
@@ -228,7 +236,7 @@ def address_changes(attributes: EmailAddressPatchAttributes) -> AddressChanges:
     given = attributes.model_fields_set
     changes: dict[str, Any] = {
         name: getattr(attributes, name)
-        for name in ("description", "antispam", "forward_to", "password")
+        for name in ("description", "antispam", "forward_to", "password", "subaddress_extension")
         if name in given
     }
     if "quota" in given:

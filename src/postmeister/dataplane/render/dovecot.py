@@ -131,6 +131,10 @@ DICT_MAPS: tuple[DictMap, ...] = (
 )
 
 
+# Letters, digits and the atext specials (RFC 5322 3.2.3) except '/', plus '.' and '@'.
+LOGIN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@!#$%&'*+-=?^_`{|}~"
+
+
 def _connection(site: Site) -> tuple[str, bool]:
     database = site.database
     if isinstance(database, SqliteDatabase):
@@ -231,6 +235,10 @@ def postmeister_conf(site: Site) -> str:
         "# No cache: a revoked credential must fail on the next login, not after a TTL.\n",
         "auth_cache_size = 0\n",
         "auth_username_format = %Lu\n",
+        "# Every character a local part may have (RFC 5322 atext less '/', which the address\n"
+        "# rules refuse); Dovecot's default would refuse logins such as name+shop@ or o'neil@.\n"
+        "# Quoted, since '#' would start a comment. The SQL drivers escape the name.\n",
+        f'auth_username_chars = "{LOGIN_CHARS}"\n',
         *_brute_force(site),
         "passdb {\n  driver = sql\n",
         f"  args = {cfg / 'postmeister-sql.conf.ext'}\n}}\n",
@@ -243,7 +251,10 @@ def postmeister_conf(site: Site) -> str:
         *_uid_range(site),
         f"mail_home = {site.mail_root}/%Ld/%Ln\n",
         "mail_location = maildir:~/Maildir\n",
-        "recipient_delimiter = +\n",
+        "# Postfix resolves subaddresses (per mailbox) before LMTP; a delimiter here would\n"
+        "# deliver mail for an existing name+x@ mailbox to name@ instead. Set empty, so that\n"
+        "# no delimiter from another included file applies.\n",
+        "recipient_delimiter =\n",
         *_globals(site),
         "service auth {\n",
         f"  unix_listener {_listener_path(site)} {{\n",

@@ -9,7 +9,8 @@ and turns into a temporary 4xx answer instead of an smtpd crash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from postmeister.dataplane.contract import ALIASES as ALIASES_VIEW
 from postmeister.dataplane.contract import (
@@ -18,6 +19,7 @@ from postmeister.dataplane.contract import (
     LOGINS,
     SENDER_LOGINS,
     SENDER_LOOKUP,
+    SUBADDRESS_LOOKUP,
     View,
 )
 from postmeister.dataplane.contract import MAILBOXES as MAILBOXES_VIEW
@@ -45,7 +47,8 @@ class PostfixMap:
 
     `query` uses Postfix's expansions: `%s` the whole key, `%u`/`%d` its local and domain
     parts. A query that uses `%u` is skipped for keys without a local part, so `'%u@%d'`
-    never matches Postfix's `@domain` catch-all probe.
+    never matches Postfix's `@domain` catch-all probe. `dialect_query` overrides `query`
+    for a SQLAlchemy dialect name where SQLite and PostgreSQL spell a function differently.
     """
 
     stem: str
@@ -53,9 +56,21 @@ class PostfixMap:
     view: View
     query: str
     why: str
+    dialect_query: Mapping[str, str] = field(default_factory=dict)
 
     def file_path(self) -> str:
         return f"postfix/{self.stem}.cf"
+
+    def query_for(self, dialect: str) -> str:
+        return self.dialect_query.get(dialect, self.query)
+
+
+def _alias_query(dialect: str) -> str:
+    """Forward targets of the address, or else the mailbox it reaches by subaddressing."""
+    subaddress = SUBADDRESS_LOOKUP[dialect].format(local="'%u'", domain="'%d'", address="'%u@%d'")
+    # Only the contract's own statement is interpolated; Postfix quotes %u and %d itself.
+    forwards = "SELECT target FROM dataplane_v1_aliases WHERE address = '%u@%d'"
+    return f"{forwards} UNION ALL {subaddress}"
 
 
 MAPS: tuple[PostfixMap, ...] = (
@@ -77,8 +92,12 @@ MAPS: tuple[PostfixMap, ...] = (
         stem="virtual-aliases",
         parameter="virtual_alias_maps",
         view=ALIASES_VIEW,
-        query="SELECT target FROM dataplane_v1_aliases WHERE address = '%u@%d'",
-        why="forwards, and mailboxes that keep a copy and forward (one row per recipient)",
+        query=_alias_query("sqlite"),
+        dialect_query={"postgresql": _alias_query("postgresql")},
+        why=(
+            "forwards, mailboxes that keep a copy and forward (one row per recipient), and "
+            "local+anything of a mailbox with subaddress_extension"
+        ),
     ),
     PostfixMap(
         stem="sender-logins",
@@ -105,6 +124,10 @@ def _table_type(site: Site) -> str:
     return "sqlite" if isinstance(site.database, SqliteDatabase) else "pgsql"
 
 
+def _dialect(site: Site) -> str:
+    return "sqlite" if isinstance(site.database, SqliteDatabase) else "postgresql"
+
+
 def map_reference(site: Site, postfix_map: PostfixMap) -> str:
     return f"proxy:{_table_type(site)}:{site.config_dir / postfix_map.file_path()}"
 
@@ -119,7 +142,7 @@ def map_file(site: Site, postfix_map: PostfixMap) -> RenderedFile:
     else:
         lines.extend(_pgsql_connection(database))
         secret = True
-    lines.append(f"query = {postfix_map.query}\n")
+    lines.append(f"query = {postfix_map.query_for(_dialect(site))}\n")
     return RenderedFile(path=postfix_map.file_path(), content="".join(lines), secret=secret)
 
 
@@ -152,7 +175,12 @@ def main_cf_fragment(site: Site) -> str:
     lines.append("smtpd_reject_unlisted_recipient = yes\n")
     lines.append("unknown_virtual_mailbox_reject_code = 550\n")
     lines.append("unknown_virtual_alias_reject_code = 550\n")
-    lines.append("recipient_delimiter = +\n")
+    lines.append(
+        "# Subaddressing (local+anything) is each mailbox's own switch, answered by the\n"
+        "# virtual_alias_maps query; a global delimiter (Debian's main.cf sets +) would\n"
+        "# deliver it for every mailbox and let alice send as alice+x.\n"
+        "recipient_delimiter =\n"
+    )
     lines.append(
         "# Quota: Dovecot's quota-status service answers 552 at RCPT time for a full\n"
         "# mailbox (merge into your smtpd_recipient_restrictions after the relay checks).\n"

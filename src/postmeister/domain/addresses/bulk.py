@@ -8,7 +8,10 @@ address is not an option. This module is the same write path in bulk, not a seco
 - entries are checked with `rules.py` (the document parser calls the per-entry rules with
   its JSON pointers; the package limit, which needs the database, is judged here by
   `rules.package_exceeded` over the whole plan);
-- a mailbox a customer creates gets the same default quota as through the API.
+- a mailbox a customer creates gets the same default quota as through the API;
+- a spoofing whitelist passes the same tenancy rule as through the API
+  (`rules.foreign_sender_problems` over `access.hosted_elsewhere`), judged for the
+  whitelists the changes write.
 
 Mail-relevant fields that a change does not carry (antispam, quota, autoresponder,
 description, app passwords, a mailbox's own forwarding) are left untouched on update.
@@ -24,11 +27,18 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from postmeister.domain.access import Actor, visible_domains
+from postmeister.domain.access import Actor, hosted_elsewhere, visible_domains
 from postmeister.domain.addresses import rules
 from postmeister.domain.addresses.schemas import Change, CurrentAddress
 from postmeister.errors import FieldProblem
-from postmeister.models import Address, Domain, ForwardTarget, MailboxUsage, Package
+from postmeister.models import (
+    Address,
+    Domain,
+    ForwardTarget,
+    MailboxUsage,
+    Package,
+    SenderPermission,
+)
 
 CHUNK = 500  # keeps IN (...) lists and executemany batches well inside driver limits
 Progress = Callable[[int], None]
@@ -71,33 +81,74 @@ def resolve_domains(
 def load_current(
     session: Session, actor: Actor, domain_ids: Iterable[int]
 ) -> dict[str, CurrentAddress]:
-    """Every address of the given (visible) domains, with its recipients, in two queries
-    per chunk."""
+    """Every address of the given (visible) domains, with its recipients and whitelist, in
+    three queries per chunk."""
     current: dict[str, CurrentAddress] = {}
     scope = _scope(actor)
     for chunk in _chunks(list(domain_ids), 200):
         rows = session.execute(
-            select(Address.id, Address.address, Address.kind, Address.password_hash).where(
-                Address.domain_id.in_(chunk), scope
-            )
+            select(
+                Address.id,
+                Address.address,
+                Address.kind,
+                Address.password_hash,
+                Address.subaddress_extension,
+            ).where(Address.domain_id.in_(chunk), scope)
         ).all()
-        targets: dict[int, list[str]] = {}
         ids = [row.id for row in rows]
-        for id_chunk in _chunks(ids):
-            for target in session.execute(
-                select(ForwardTarget.address_id, ForwardTarget.target)
-                .where(ForwardTarget.address_id.in_(id_chunk))
-                .order_by(ForwardTarget.address_id, ForwardTarget.position)
-            ):
-                targets.setdefault(target.address_id, []).append(target.target)
+        targets = _lists_of(session, ForwardTarget, ForwardTarget.target, ids)
+        patterns = _lists_of(session, SenderPermission, SenderPermission.pattern, ids)
         for row in rows:
             current[row.address] = CurrentAddress(
                 address=row.address,
                 kind=row.kind,
                 password_hash=row.password_hash,
                 targets=tuple(targets.get(row.id, ())),
+                subaddress_extension=bool(row.subaddress_extension),
+                sender_patterns=tuple(patterns.get(row.id, ())),
             )
     return current
+
+
+def _lists_of(
+    session: Session, model: type[ForwardTarget | SenderPermission], column: Any, ids: list[int]
+) -> dict[int, list[str]]:
+    """The ordered list rows (targets or whitelist entries) of the addresses `ids`."""
+    lists: dict[int, list[str]] = {}
+    for id_chunk in _chunks(ids):
+        for address_id, value in session.execute(
+            select(model.address_id, column)
+            .where(model.address_id.in_(id_chunk))
+            .order_by(model.address_id, model.position)
+        ):
+            lists.setdefault(address_id, []).append(value)
+    return lists
+
+
+def sender_problems(
+    session: Session, customer_id: int, changes: Sequence[Change], fields: Mapping[str, str]
+) -> list[FieldProblem]:
+    """Whitelist entries that the changes write for `customer_id`'s mailboxes and that name
+    another customer's address or domain, each at the field of its mailbox in `fields`
+    (address -> the caller's field name). A whitelist a change leaves alone is not judged
+    again: another customer adding a domain must not break this customer's next sync."""
+    written = [c for c in changes if c.sender_patterns]
+    named = sorted(
+        {d for c in written for d in map(rules.sender_domain, c.sender_patterns or ()) if d}
+    )
+    foreign: set[str] = set()
+    for chunk in _chunks(named):
+        foreign.update(session.scalars(hosted_elsewhere(customer_id, chunk)))
+    if not foreign:
+        return []
+    problems: list[FieldProblem] = []
+    for change in written:
+        problems.extend(
+            rules.foreign_sender_problems(
+                change.sender_patterns or (), foreign, field=fields[change.address]
+            )
+        )
+    return problems
 
 
 def limit_problems(
@@ -210,20 +261,36 @@ def _update(
 ) -> None:
     for chunk in _chunks(changes):
         ids = _ids_of(session, [c.address for c in chunk], scope)
-        passwords = [
-            {"row_id": ids[c.address], "hash": c.password_hash}
-            for c in chunk
-            if c.kind == "mailbox"
-        ]
-        if passwords:
+        mailboxes = [c for c in chunk if c.kind == "mailbox"]
+        if mailboxes:
             table = Address.__table__
             assert isinstance(table, Table)
             session.connection().execute(
                 update(table)
                 .where(table.c.id == bindparam("row_id"))
-                .values(password_hash=bindparam("hash"), updated_at=now),
-                passwords,
+                .values(
+                    password_hash=bindparam("hash"),
+                    subaddress_extension=bindparam("subaddress"),
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "row_id": ids[c.address],
+                        "hash": c.password_hash,
+                        "subaddress": c.subaddress_extension,
+                    }
+                    for c in mailboxes
+                ],
             )
+            whitelists = [c for c in mailboxes if c.sender_patterns is not None]
+            if whitelists:
+                session.execute(
+                    delete(SenderPermission).where(
+                        SenderPermission.address_id.in_([ids[c.address] for c in whitelists])
+                    ),
+                    execution_options=_UNSYNCED,
+                )
+                _insert_whitelists(session, [(ids[c.address], c) for c in whitelists])
         forwards = [c for c in chunk if c.kind == "forward"]
         if forwards:
             forward_ids = [ids[c.address] for c in forwards]
@@ -259,6 +326,7 @@ def _create(
                 "password_hash": c.password_hash if c.kind == "mailbox" else None,
                 "quota_bytes": quota_bytes if c.kind == "mailbox" else None,
                 "submission_disabled": False,
+                "subaddress_extension": c.subaddress_extension if c.kind == "mailbox" else False,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -275,8 +343,19 @@ def _create(
         forwards = [c for c in chunk if c.kind == "forward"]
         if forwards:
             _insert_targets(session, [(ids[c.address], c.targets) for c in forwards])
+        _insert_whitelists(session, [(ids[c.address], c) for c in chunk if c.kind == "mailbox"])
         if progress:
             progress(len(chunk))
+
+
+def _insert_whitelists(session: Session, items: list[tuple[int, Change]]) -> None:
+    rows = [
+        {"address_id": address_id, "position": position, "pattern": pattern}
+        for address_id, change in items
+        for position, pattern in enumerate(change.sender_patterns or ())
+    ]
+    if rows:
+        session.execute(insert(SenderPermission), rows)
 
 
 def _insert_targets(session: Session, items: list[tuple[int, tuple[str, ...]]]) -> None:

@@ -41,6 +41,7 @@ class AddressChanges:
     password: Maybe[str] = UNSET  # plain text, checked against the policy
     spoofing_whitelist: Maybe[list[str]] = UNSET
     submission_disabled: Maybe[bool] = UNSET
+    subaddress_extension: Maybe[bool] = UNSET
     quota_bytes: Maybe[int | None] = UNSET
     autoresponder: Maybe[AutoresponderChanges] = UNSET
 
@@ -57,6 +58,7 @@ class NewAddress:
     password: str | None = None
     spoofing_whitelist: list[str] = field(default_factory=list)
     submission_disabled: bool = False
+    subaddress_extension: bool = False
     # None: unlimited when an admin creates the mailbox; for a customer, the configured
     # default maximum (see `rules.quota_problems`).
     quota_bytes: int | None = None
@@ -79,13 +81,16 @@ class AddressPage:
 
 @dataclass(frozen=True, slots=True)
 class CurrentAddress:
-    """An address as stored, as the bulk writer reads it. `password_hash` is for mailboxes;
-    `targets` are recipients."""
+    """An address as stored, as the bulk writer reads it. `password_hash`,
+    `subaddress_extension` and `sender_patterns` (the spoofing whitelist, in order) are for
+    mailboxes; `targets` are recipients."""
 
     address: str
     kind: Kind
     password_hash: str | None
     targets: tuple[str, ...]
+    subaddress_extension: bool = False
+    sender_patterns: tuple[str, ...] = ()
 
 
 Action = Literal["create", "update", "delete"]
@@ -95,10 +100,11 @@ Action = Literal["create", "update", "delete"]
 class Change:
     """One address for the bulk writer to create, update or delete.
 
-    For a mailbox, `password_hash` is the hash to store and `targets` is always empty: the
-    bulk writer never touches a mailbox's own forwarding. For a forward, `targets` is the
-    complete new recipient list (in order) and `password_hash` is None. A delete carries
-    only `address` and the `kind` being deleted.
+    For a mailbox, `password_hash` and `subaddress_extension` are the values to store,
+    `sender_patterns` the complete new spoofing whitelist or None to leave it as it is, and
+    `targets` is always empty: the bulk writer never touches a mailbox's own forwarding. For a
+    forward, `targets` is the complete new recipient list (in order) and `password_hash` is
+    None. A delete carries only `address` and the `kind` being deleted.
     """
 
     action: Action
@@ -106,6 +112,8 @@ class Change:
     kind: Kind
     password_hash: str | None
     targets: tuple[str, ...]
+    subaddress_extension: bool = False
+    sender_patterns: tuple[str, ...] | None = None
 
     @property
     def local_part(self) -> str:

@@ -197,6 +197,7 @@ def create_address(
             ("password", new.password is not None or password_hash is not None),
             ("spoofing_whitelist", bool(new.spoofing_whitelist)),
             ("submission_disabled", new.submission_disabled),
+            ("subaddress_extension", new.subaddress_extension),
             ("quota", new.quota_bytes is not None),
         ):
             if present:
@@ -232,6 +233,7 @@ def create_address(
         password_hash=hashed if new.kind == "mailbox" else None,
         quota_bytes=quota if new.kind == "mailbox" else None,
         submission_disabled=new.submission_disabled,
+        subaddress_extension=new.subaddress_extension,
         forward_targets=[ForwardTarget(position=i, target=t) for i, t in enumerate(targets)],
         sender_permissions=[
             SenderPermission(position=i, pattern=p) for i, p in enumerate(patterns or [])
@@ -309,6 +311,8 @@ def update_address(
         )
     if changes.submission_disabled is not UNSET:
         problems.extend(rules.mailbox_only("submission_disabled", kind))
+    if changes.subaddress_extension is not UNSET:
+        problems.extend(rules.mailbox_only("subaddress_extension", kind))
     if changes.quota_bytes is not UNSET:
         problems.extend(rules.mailbox_only("quota", kind))
         problems.extend(
@@ -342,6 +346,8 @@ def update_address(
         ]
     if changes.submission_disabled is not UNSET:
         address.submission_disabled = changes.submission_disabled
+    if changes.subaddress_extension is not UNSET:
+        address.subaddress_extension = changes.subaddress_extension
     if changes.quota_bytes is not UNSET:
         address.quota_bytes = changes.quota_bytes
     if changes.password is not UNSET:

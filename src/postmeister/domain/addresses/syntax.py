@@ -58,6 +58,12 @@ def parse_local_part(value: str, *, field: str = "name") -> str:
         raise InvalidInput.single(field, "the part before the @ is required")
     if "@" in local:
         raise InvalidInput.single(field, "must be only the part before the @")
+    if "/" in local:
+        # Valid in an address, but a local part names a directory of the mail store
+        # (Dovecot's mail_home is <domain>/<local part>): "a/b" would live inside a's home.
+        raise InvalidInput.single(
+            field, "may not contain '/' (it would be a path on the mail store)"
+        )
     # Reuse the full-address validator with a placeholder domain so the dot-atom rules
     # live in one maintained library rather than in a regex of ours.
     try:
