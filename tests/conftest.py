@@ -3,10 +3,15 @@
 PostgreSQL: one scratch database per test session, migrated once and emptied between
 tests. Where no PostgreSQL answers, the run fails with a clear message — the PostgreSQL
 half of the suite is never skipped silently (see scripts/test, which starts one).
+
+The secret scan (`tests/support/secrets.py`): from the start of the session every secret
+the code sees is remembered and every log goes to files; at the end, a log line holding
+any of them fails the run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -20,12 +25,47 @@ from sqlalchemy.orm import Session, sessionmaker
 from postmeister.config import PasswordSettings, Settings
 from postmeister.db import make_engine, make_session_factory
 from postmeister.models import Base
+from postmeister.ops.logs import ContextFilter, JsonFormatter
 from postmeister.store import migrate
+from tests.support import secrets
 
 PG_ADMIN_URL = os.environ.get(
     "POSTMEISTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    secrets.install_capture()
+    secrets.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    # `postmeister serve` and the CLI, started as subprocesses, log there too.
+    os.environ["POSTMEISTER_LOGGING__FILE"] = str(secrets.LOG_DIR / "subprocesses.jsonl")
+    handler = logging.FileHandler(secrets.LOG_DIR / "in-process.jsonl", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    files = secrets.log_files()
+    leaks = secrets.scan(files, secrets.SECRETS)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
+    if leaks:
+        for leak in leaks[:50]:
+            write(f"SECRET IN LOG: {leak.kind} at {leak.file}:{leak.line}")
+        write(f"secret scan: {len(leaks)} log lines hold secrets; logs kept in {secrets.LOG_DIR}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    lines = sum(1 for file in files for _ in file.open(encoding="utf-8", errors="replace"))
+    write(
+        f"secret scan: {len(secrets.SECRETS)} secrets, {len(files)} log files, "
+        f"{lines} lines: no secret logged"
+    )
+    shutil.rmtree(secrets.LOG_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,9 @@ class DataplaneSettings(BaseModel):
     antispam_milter_address: str = "127.0.0.1:10031"
     # rspamd's normal worker, which the antispam milter asks for a verdict.
     rspamd_address: str = "127.0.0.1:11333"
+    # Where the milters serve their Prometheus metrics (`/metrics`) and a contract check
+    # (`/status`), over plain HTTP: keep it on loopback or a monitoring network.
+    milter_metrics_address: str = "127.0.0.1:10033"
     # The Postmeister auth policy service (brute-force limits), asked by Dovecot on every login.
     auth_policy_address: str = "127.0.0.1:10032"
     # Hosts that log in for others and pass on the client's address (a webmail host): exempt
@@ -122,6 +126,17 @@ class DataplaneSettings(BaseModel):
     postfix_sasl_path: str = "private/postmeister-auth"
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+
+
+class LoggingSettings(BaseModel):
+    """The controller's and the CLI's log: one JSON object per line (`json`, for a log
+    collector) or one readable line (`human`, for a terminal); to stderr unless `file` is
+    set. Request lines carry the request id and the actor's token id, never a secret."""
+
+    format: Literal["json", "human"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Append to this file instead of writing to stderr (e.g. for a log shipper).
+    file: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -137,6 +152,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @cached_property
     def resolved_database_url(self) -> str:

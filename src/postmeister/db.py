@@ -68,7 +68,10 @@ def create_private_file(path: Path) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine for `url`. SQL parameters never appear in its error messages
+    (`hide_parameters`): they hold password hashes, and errors end up in logs."""
     url = normalise_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, **kwargs)
     database = sqlite_file(url)

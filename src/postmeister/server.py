@@ -1,4 +1,8 @@
-"""`postmeister serve`: migrations, first-start bootstrap, then uvicorn over HTTPS."""
+"""`postmeister serve`: migrations, first-start bootstrap, then uvicorn over HTTPS.
+
+Logging goes through `postmeister.ops.logs` (JSON lines by default); uvicorn's own access
+log is off, the controller writes its own access line with the request id
+(`postmeister.api.observe`)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from postmeister.api.app import create_app
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory, unit_of_work
 from postmeister.domain.tokens.service import any_token_exists, create_token
+from postmeister.ops.logs import configure_logging
 from postmeister.store import create_data_dir, migrate
 from postmeister.tls import ensure_self_signed, fingerprint
 
@@ -30,6 +35,7 @@ def bootstrap_admin_token(settings: Settings) -> str | None:
 
 
 def run(settings: Settings) -> None:
+    configure_logging(settings.logging)
     create_data_dir(settings.data_dir)
     migrate(settings.resolved_database_url)
     secret = bootstrap_admin_token(settings)
@@ -52,7 +58,9 @@ def run(settings: Settings) -> None:
         create_app(settings),
         host=http.host,
         port=http.port,
-        log_level="info",
+        log_level=settings.logging.level.lower(),
+        log_config=None,
+        access_log=False,
         server_header=False,
         **ssl,  # type: ignore[arg-type]
     )

@@ -217,8 +217,9 @@ def test_a_malformed_form_is_a_400(client: TestClient, alice: Tenant) -> None:
 
 def test_every_api_route_authenticates_before_it_reads_a_body(settings: Settings) -> None:
     """The structural guarantee: a route outside `AuthenticatedRoute` could parse a body
-    before the token is checked. Only the documentation pages are public."""
-    public = {"/openapi.json", "/docs", "/redoc", "/docs/assets/{name}"}
+    before the token is checked. Only the documentation pages and the health probes (GET,
+    no body) are public."""
+    public = {"/openapi.json", "/docs", "/redoc", "/docs/assets/{name}", "/healthz", "/readyz"}
     pending: list[Any] = list(create_app(settings).routes)
     seen = 0
     while pending:
@@ -229,7 +230,7 @@ def test_every_api_route_authenticates_before_it_reads_a_body(settings: Settings
         elif getattr(route, "path", "") not in public:
             assert isinstance(route, AuthenticatedRoute), route
             seen += 1
-    assert seen == 32  # 15 controller, 12 hosting, 5 sync-source operations
+    assert seen == 33  # 15 controller, 12 hosting, 5 sync-source operations, /metrics
 
 
 @pytest.mark.parametrize("customer_id", [0, -1, 2**31, 2**40, 2**63, 10**100])

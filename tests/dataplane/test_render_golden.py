@@ -67,6 +67,7 @@ def instance_site() -> Site:
         auth_policy=AuthPolicy(
             Endpoint("127.0.0.1", 10032), hash_nonce=NONCE, trusted_networks=("127.0.0.1/32",)
         ),
+        milter_metrics=Endpoint("127.0.0.1", 10033),
     )
 
 

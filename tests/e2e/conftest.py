@@ -37,6 +37,7 @@ from postmeister.domain.passwords.generator import generate_password
 from postmeister.store import migrate
 from tests.conftest import PG_ADMIN_URL, fast_password_settings
 from tests.support.factories import Tenant, make_tenant
+from tests.support.secrets import keep_logs
 
 _counter = itertools.count(1)
 
@@ -161,6 +162,7 @@ def start_stack(backend: str, root: Path, database_url: str) -> Iterator[Stack]:
     finally:
         engine.dispose()
         result = dataplane_cli("down", "--dir", str(root / "stack"), env=env)
+        keep_logs(StackLayout(root / "stack").log_dir, f"stack-{backend}")
         assert result.returncode == 0, result.stderr
         still_running = {name: pid for name, pid in pids.items() if alive(pid)}
         assert not still_running, f"`down` left daemons running: {still_running}"

@@ -7,14 +7,10 @@ started by the pid in its own postmaster.pid.
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -22,69 +18,14 @@ from sqlalchemy import text
 from postmeister.dataplane.render.model import StackLayout
 from postmeister.db import make_engine
 from postmeister.store import migrate
-from tests.e2e.conftest import Stack, alive, shared_tmp_dir, start_stack
+from tests.e2e.conftest import Stack, shared_tmp_dir, start_stack
 from tests.e2e.mail import deliver, submit, unique_subject, wait_for_subject
+from tests.support.pgcluster import PrivateCluster
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 RECOVERY_SECONDS = 180.0
-
-
-def pg_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    assert candidates, f"{name} not found: install postgresql"
-    return str(candidates[-1])
-
-
-class PrivateCluster:
-    def __init__(self, root: Path, port: int) -> None:
-        self.data = root / "pgdata"
-        self.port = port
-        self.log = root / "postgres.log"
-
-    def _as_postgres(self, *command: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *command],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-
-    def init(self) -> None:
-        postgres = pwd.getpwnam("postgres")
-        self.data.parent.mkdir(exist_ok=True)
-        os.chown(self.data.parent, postgres.pw_uid, postgres.pw_gid)
-        self._as_postgres(pg_tool("initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "--no-sync")  # fmt: skip
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(pg_tool("pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                          "-o", options, "-w", "start")  # fmt: skip
-
-    def pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split()[0])
-        except (FileNotFoundError, ValueError, IndexError):
-            return None
-
-    def stop(self) -> None:
-        """Fast shutdown through the postmaster's own pid; waits until it is gone."""
-        pid = self.pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if not alive(pid):
-                break
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postmeister"
 
 
 @pytest.fixture(scope="module")

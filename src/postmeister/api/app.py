@@ -7,15 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from postmeister.api import dialects, docs
+from postmeister.api import dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
 from postmeister.api.hosting.routes import router as hosting_router
+from postmeister.api.observe import Observe
 from postmeister.api.transport import Transport
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory
 from postmeister.domain.passwords.service import Passwords
+from postmeister.ops import metrics
 from postmeister.scheduler.clock import Calendar, Clock, system_clock
 from postmeister.scheduler.runner import Scheduler, running
 
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     hosting dialect shows and for the scheduler; tests pass a controlled one."""
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url)
+    metrics.instrument_engine(engine)
     state = AppState(
         settings=settings,
         sessions=make_session_factory(engine),
@@ -58,15 +61,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.postmeister = state
     app.state.calendar = calendar
     app.state.scheduler = scheduler
+    app.state.engine = engine
     dialects.install(app)
     docs.install(app)
 
     app.include_router(controller_router)
     app.include_router(hosting_router)
     app.include_router(sync_router)
+    app.include_router(ops.probes)
+    app.include_router(ops.scrape)
     app.add_middleware(
         Transport,
         max_body=settings.http.max_body_bytes,
         behind_tls_proxy=settings.http.behind_tls_proxy,
     )
+    # Added last, so outermost: request id, access line and metrics for every answer.
+    app.add_middleware(Observe)
     return app

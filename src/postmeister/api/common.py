@@ -23,6 +23,7 @@ from postmeister.domain.access import Actor
 from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.tokens.service import authenticate
 from postmeister.errors import FieldProblem, InvalidInput, Unauthenticated
+from postmeister.ops import context
 
 # No request of either dialect nests deeper than a few levels; 32 leaves room for `meta`.
 MAX_JSON_DEPTH: Final = 32
@@ -68,6 +69,8 @@ def current_actor(request: Request) -> Actor:
     with unit_of_work(app_state(request).sessions, write=False) as session:
         actor = authenticate(session, token)
     request.scope[_ACTOR_KEY] = actor
+    # Every later log line of the request names the token (its id, never the secret).
+    context.bind_actor(token_id=actor.token_id, customer_id=actor.customer_id, admin=actor.is_admin)
     return actor
 
 

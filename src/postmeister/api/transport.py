@@ -3,7 +3,8 @@ the security headers of every response.
 
 Requests:
 - Plain HTTP is refused (403) unless `behind_tls_proxy` is set, and then it is accepted only
-  for requests the proxy marks with `X-Forwarded-Proto: https`.
+  for requests the proxy marks with `X-Forwarded-Proto: https`. The health probes
+  (`/healthz`, `/readyz`) are the exception: they answer either way.
 - A body over `max_body_bytes` is refused (413), by its Content-Length before it is read,
   and while it is read when it has none.
 
@@ -36,6 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from postmeister.api import dialects, errors
 
 HSTS: Final = "max-age=31536000"
+# Answered over plain HTTP too: a load balancer's health check carries no secret and gets
+# none (`api/ops.py`).
+PLAIN_HTTP_PATHS: Final = frozenset({"/healthz", "/readyz"})
 
 
 class Transport:
@@ -63,7 +67,7 @@ class Transport:
 
         refusal: Exception | None = None
         length = headers.get("content-length", "")
-        if not https:
+        if not https and scope.get("path") not in PLAIN_HTTP_PATHS:
             refusal = errors.HttpsRequired()
         elif length.isdigit() and int(length) > self.max_body:
             refusal = errors.BodyTooLarge(self.max_body)

@@ -76,6 +76,29 @@ def down(root: Path) -> None:
         click.echo(f"stopped {name}", err=True)
 
 
+@dataplane.command()
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A stack started with `up --dir DIR` (default: the installed system's daemons).",
+)
+def status(root: Path | None) -> None:
+    """Whether each daemon answers and can read the contract views; prints JSON.
+
+    Exit code 0 when all do, 1 when any does not (2 for usage errors), for scripts."""
+    from postmeister.dataplane.status import stack_targets, status, system_targets
+
+    try:
+        targets = stack_targets(root) if root is not None else system_targets(Settings())
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from error
+    report = status(targets)
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    sys.exit(0 if report["ok"] else 1)
+
+
 def _rendered_config(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return click.option(
         "--config",

@@ -8,18 +8,24 @@ from pathlib import Path
 
 import click
 
+from postmeister.cli.backup import backup, restore
 from postmeister.cli.common import prepare, print_json, session_for, settings_for
 from postmeister.cli.dataplane import dataplane
 from postmeister.cli.sync import export, sync
+from postmeister.config import Settings
 from postmeister.domain.customers import service as customers
 from postmeister.domain.domains import service as domains
 from postmeister.domain.tokens import service as tokens
+from postmeister.ops.logs import configure_logging
 
 
 @click.group()
 @click.version_option(package_name="postmeister")
 def main() -> None:
     """Postmeister: control plane for email hosting (Postfix + Dovecot)."""
+    # The commands' own output is on stdout; what the services log goes where the
+    # controller's log goes (POSTMEISTER_LOGGING__*).
+    configure_logging(Settings().logging)
 
 
 @main.command()
@@ -151,6 +157,8 @@ def token_create(
 main.add_command(sync)
 main.add_command(dataplane)
 main.add_command(export)
+main.add_command(backup)
+main.add_command(restore)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

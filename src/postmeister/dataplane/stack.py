@@ -87,6 +87,7 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
         quota_status=Endpoint.parse(dp.quota_status_address),
         antispam_milter=Endpoint.parse(dp.antispam_milter_address),
         rspamd=Endpoint.parse(dp.rspamd_address),
+        milter_metrics=Endpoint.parse(dp.milter_metrics_address),
         sasl_socket=dp.sasl_socket,
         postfix_sasl_path=dp.postfix_sasl_path,
         tls=tls,
@@ -191,6 +192,7 @@ def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -
         quota_status=Endpoint(LOOPBACK, ports["quota_status"]),
         antispam_milter=Endpoint(LOOPBACK, ports["antispam"]),
         rspamd=Endpoint(LOOPBACK, ports["rspamd"]),
+        milter_metrics=Endpoint(LOOPBACK, ports["milter_metrics"]),
         submission_host=Endpoint(LOOPBACK, ports["smtp"]),
         # The production limits; a new nonce each start (the service forgets on restart too).
         auth_policy=AuthPolicy(
@@ -218,7 +220,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     _ensure_mail_user(dp.mail_user)
     names = (
         "smtp", "submission", "imap", "lmtp", "milter", "quota_status", "antispam", "rspamd",
-        "authpolicy",
+        "authpolicy", "milter_metrics",
     )  # fmt: skip
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     site = stack_site(settings, paths, ports)
@@ -250,6 +252,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         )
         _wait_for_port(ports["milter"], "milter")
         _wait_for_port(ports["antispam"], "antispam milter")
+        _wait_for_port(ports["milter_metrics"], "milter metrics")
         _wait_for_rspamd(ports["rspamd"])
         _start_postfix(paths)
         _wait_for_port(ports["smtp"], "postfix smtp")

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from postmeister.config import Settings
 from postmeister.db import unit_of_work
 from postmeister.models import JobLock
+from postmeister.ops import metrics
 from postmeister.scheduler.clock import Calendar
 from postmeister.scheduler.jobs import JOBS, Job, JobContext
 
@@ -67,10 +69,29 @@ class Scheduler:
         self.calendar = calendar
         self.jobs = tuple(jobs)
         self.settings = settings or Settings()
+        # The background loop while `running` runs it (what readiness looks at).
+        self.task: asyncio.Task[None] | None = None
+
+    def problem(self) -> str | None:
+        """Why the background loop is not running, or None while it runs."""
+        if self.task is None:
+            return "not started"
+        if not self.task.done():
+            return None
+        if self.task.cancelled():
+            return "stopped"
+        error = self.task.exception()
+        return f"stopped by {type(error).__name__}" if error else "stopped"
 
     def run_due(self, *, force: bool = False) -> list[JobOutcome]:
         """Run every job that is due (every job, with `force`); never raises for a job."""
-        return [JobOutcome(job.name, self._run(job, force=force)) for job in self.jobs]
+        outcomes = []
+        for job in self.jobs:
+            started = time.monotonic()
+            outcome = self._run(job, force=force)
+            metrics.observe_job(job.name, outcome, time.monotonic() - started)
+            outcomes.append(JobOutcome(job.name, outcome))
+        return outcomes
 
     def _run(self, job: Job, *, force: bool) -> Outcome:
         try:
@@ -117,9 +138,11 @@ async def running(scheduler: Scheduler, *, tick_seconds: float) -> AsyncIterator
     until the block ends. Shutdown waits for a job in progress to finish its transaction."""
     await anyio.to_thread.run_sync(functools.partial(scheduler.run_due, force=True))
     task = asyncio.create_task(scheduler.run_forever(tick_seconds))
+    scheduler.task = task
     try:
         yield
     finally:
         task.cancel()
-        with suppress(asyncio.CancelledError):
+        with suppress(asyncio.CancelledError, Exception):
+            # Cancelled, or already ended by an error that readiness reported.
             await task

@@ -2,7 +2,8 @@
 
 The configuration (rendered by `postmeister.dataplane.render.milter`) names the sender
 milter's listen address, the database, and optionally the antispam milter's listen address
-and rspamd. Each milter is a threaded TCP server; SIGTERM or SIGINT stops both.
+and rspamd, and the metrics listener (`postmeister.dataplane.milter.metrics`). Each milter
+is a threaded TCP server; SIGTERM or SIGINT stops them all.
 """
 
 from __future__ import annotations
@@ -17,18 +18,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from postmeister.dataplane.milter import metrics
 from postmeister.dataplane.milter.antispam import AntispamMilter, RspamdScanner
 from postmeister.dataplane.milter.lookups import ContractLookups, database_from_config
 from postmeister.dataplane.milter.protocol import MilterServer, parse_endpoint
 from postmeister.dataplane.milter.sender import SenderMilter
+
+# Asked by `/status`: an address no installation hosts, so the answer is always "none".
+STATUS_PROBE = "postmeister-status@status.invalid"
 
 
 def servers_from_config(config: dict[str, Any]) -> list[MilterServer]:
     """The sender milter server, and the antispam one when the configuration has it."""
     lookups = ContractLookups(database_from_config(config["database"]))
     servers = [MilterServer(parse_endpoint(str(config["listen"])), lambda: SenderMilter(lookups))]
+    metrics.declare("sender", metrics.SENDER_RESULTS)
     antispam = config.get("antispam")
     if antispam is not None:
+        metrics.declare("antispam", metrics.ANTISPAM_RESULTS)
         scanner = RspamdScanner(*parse_endpoint(str(antispam["rspamd"])))
         servers.append(
             MilterServer(
@@ -39,11 +46,26 @@ def servers_from_config(config: dict[str, Any]) -> list[MilterServer]:
     return servers
 
 
+def _contract_check(lookups: ContractLookups) -> Callable[[], None]:
+    """Both milters' questions, each once: raises when a contract view cannot be read."""
+
+    def check() -> None:
+        lookups.policy_of(STATUS_PROBE)
+        lookups.may_send_as(STATUS_PROBE, STATUS_PROBE)
+
+    return check
+
+
 def run(
     config_file: Path, *, pid_file: Path | None = None, ready: Callable[[], None] | None = None
 ) -> None:
     """Serve until SIGTERM/SIGINT with the listen addresses and database of `config_file`."""
-    servers = servers_from_config(json.loads(config_file.read_text()))
+    config = json.loads(config_file.read_text())
+    servers = servers_from_config(config)
+    exporter = None
+    if config.get("metrics"):
+        lookups = ContractLookups(database_from_config(config["database"]))
+        exporter = metrics.start(parse_endpoint(str(config["metrics"])), _contract_check(lookups))
 
     def stop(_signum: int, _frame: object) -> None:
         for server in servers:
@@ -68,6 +90,9 @@ def run(
     finally:
         for server in servers:
             server.server_close()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from postmeister.canonical import NotCanonical, canonical_address
-from postmeister.dataplane.milter import protocol
+from postmeister.dataplane.milter import metrics, protocol
 from postmeister.dataplane.milter.protocol import Packet, Reply
 
 log = logging.getLogger("postmeister.milter.antispam")
@@ -279,9 +279,11 @@ class AntispamMilter:
             )
         except Exception:
             log.exception("policy lookup failed for %s", address)
+            metrics.decided("antispam", "tempfail")
             return [protocol.reply_code(LOOKUP_FAILED_REPLY)]
         if not admit(self.txn.policy, policy):
             log.info("deferred %s (%s) in a %s transaction", address, policy, self.txn.policy)
+            metrics.decided("antispam", "deferred")
             return [protocol.reply_code(OTHER_POLICY_REPLY)]
         self.txn.policy = policy
         self.txn.envelope.recipients.append(address or argument.strip("<>"))
@@ -291,11 +293,13 @@ class AntispamMilter:
         txn = self.txn
         policy = txn.policy or DEFAULT_POLICY
         if policy == "none":
+            metrics.decided("antispam", "passed")
             return []
         try:
             scan = self.scanner.scan(txn.message(), txn.envelope)
         except Exception:
             log.exception("rspamd scan failed")
+            metrics.decided("antispam", "tempfail")
             return [protocol.reply_code(SCAN_FAILED_REPLY)]
         edits = edits_for(policy, scan, txn.headers)
         log.info(
@@ -307,7 +311,9 @@ class AntispamMilter:
             edits.reply or "deliver",
         )
         if edits.reply is not None:
+            metrics.decided("antispam", "rejected")
             return [protocol.reply_code(edits.reply)]
+        metrics.decided("antispam", "marked" if edits.add else "clean")
         return [
             *(protocol.change_header(name, index, value) for name, index, value in edits.change),
             *(protocol.add_header(name, value) for name, value in edits.add),

@@ -37,7 +37,7 @@ from email.utils import getaddresses
 from typing import Final, Protocol
 
 from postmeister.canonical import NotCanonical, canonical_address
-from postmeister.dataplane.milter import protocol
+from postmeister.dataplane.milter import metrics, protocol
 from postmeister.dataplane.milter.protocol import Packet, Reply
 
 log = logging.getLogger("postmeister.milter.sender")
@@ -149,7 +149,9 @@ class SenderMilter:
         elif packet.command == protocol.CMD_EOH:
             verdict = decide(self.login, self.from_headers, self.policy)
             if verdict.accept:
+                metrics.decided("sender", "accept")
                 return [protocol.ACCEPT]
+            metrics.decided("sender", "tempfail" if verdict.reply.startswith("4") else "reject")
             log.info("rejected for %s: %s", self.login, verdict.reply)
             return [protocol.reply_code(verdict.reply)]
         return []

@@ -26,11 +26,13 @@ def milter_config(site: Site) -> RenderedFile:
             "user": database.user,
             "password": database.password,
         }
-    document = {
+    document: dict[str, object] = {
         "listen": str(site.milter),
         "antispam": {"listen": str(site.antispam_milter), "rspamd": str(site.rspamd)},
         "database": db,
     }
+    if site.milter_metrics is not None:
+        document["metrics"] = str(site.milter_metrics)
     return RenderedFile(
         "milter.json",
         json.dumps(document, indent=2, sort_keys=True) + "\n",

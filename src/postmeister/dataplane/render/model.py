@@ -281,6 +281,8 @@ class Site:
     submission_host: Endpoint | None = None
     # Brute-force limits per client address and account (None: Dovecot's own penalty only).
     auth_policy: AuthPolicy | None = None
+    # The milters' HTTP listener for `/metrics` and `/status` (None: none).
+    milter_metrics: Endpoint | None = None
 
 
 @dataclass(frozen=True)

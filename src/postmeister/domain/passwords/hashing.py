@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from postmeister.config import PasswordSettings
+from postmeister.ops import metrics
 
 
 class PasswordHashing:
@@ -22,10 +23,21 @@ class PasswordHashing:
         )
 
     def hash(self, plain: str) -> str:
-        return self._hasher.hash(plain)
+        hashed = self._hasher.hash(plain)
+        metrics.observe_hash("argon2id")
+        return hashed
 
     def verify(self, hashed: str, plain: str) -> bool:
+        ok: bool
         try:
-            return self._hasher.verify(hashed, plain)
+            ok = self._hasher.verify(hashed, plain)
         except (VerificationError, InvalidHashError):
-            return False
+            ok = False
+        metrics.observe_verification(_scheme(hashed), ok=ok)
+        return ok
+
+
+def _scheme(hashed: str) -> str:
+    """The crypt scheme named by a hash's `$id$` prefix, for the metrics only."""
+    identifier = hashed.split("$", 2)[1] if hashed.startswith("$") and hashed.count("$") > 1 else ""
+    return identifier if identifier in ("argon2id", "argon2i", "argon2d") else "other"

@@ -10,9 +10,10 @@ import sys
 LAYERS = {
     "protocol": set(),
     "lookups": set(),
-    "sender": {"protocol"},
-    "antispam": {"protocol"},
-    "__main__": {"protocol", "lookups", "sender", "antispam"},
+    "metrics": set(),
+    "sender": {"protocol", "metrics"},
+    "antispam": {"protocol", "metrics"},
+    "__main__": {"protocol", "lookups", "sender", "antispam", "metrics"},
 }
 FORBIDDEN = ("sqlalchemy", "fastapi", "pydantic", "email_validator", "postmeister.models")
 

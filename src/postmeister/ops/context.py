@@ -1,0 +1,62 @@
+"""The request a piece of code runs for: its id and its actor, in a context variable.
+
+Set by the HTTP middleware (`postmeister.api.observe`) for the whole request, including the
+route's work in the thread pool (Starlette copies the context into it). The log formatter
+puts both on every line; the audit log (when it exists) stores `current().request_id` with
+each event, so an operator can go from an audit event to the request's log lines.
+
+The actor is resolved after the request started (authentication runs inside the route), so
+`RequestContext` is a mutable holder shared by everything that copied the context:
+`bind_actor` fills it in for the lines that follow, wherever they are logged.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Final
+
+# Accepted from a client or proxy as its `X-Request-ID`: bounded, and only characters that
+# cannot break a log line, a header or a JSON string (UUIDs, ULIDs, "Root=1-abc;Parent=2").
+REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:;=+/-]{1,128}")
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    token_id: int | None = None
+    customer_id: int | None = None
+    admin: bool = False
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("postmeister_request", default=None)
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's request id when it is acceptable, otherwise a new one (never refused:
+    a bad id is no reason to fail the request)."""
+    if header is not None and REQUEST_ID_PATTERN.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def current() -> RequestContext | None:
+    return _current.get()
+
+
+def begin(request_id: str) -> tuple[RequestContext, Token[RequestContext | None]]:
+    context = RequestContext(request_id=request_id)
+    return context, _current.set(context)
+
+
+def end(token: Token[RequestContext | None]) -> None:
+    _current.reset(token)
+
+
+def bind_actor(*, token_id: int | None, customer_id: int | None, admin: bool) -> None:
+    """Record who the request acts for (the token's id, never its secret)."""
+    context = _current.get()
+    if context is not None:
+        context.token_id, context.customer_id, context.admin = token_id, customer_id, admin
