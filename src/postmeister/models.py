@@ -77,7 +77,13 @@ class Package(Timestamped, Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    # Limits; None means no limit. Judged by `domain.addresses.rules` on every write path.
     max_addresses: Mapped[int | None] = mapped_column(Integer)
+    max_mailboxes: Mapped[int | None] = mapped_column(Integer)
+    # The sum of the package's mailbox quotas (a mailbox without a quota counts as all of it).
+    max_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)  # of one mailbox
+    max_app_passwords: Mapped[int | None] = mapped_column(Integer)  # per mailbox
 
     customer: Mapped[Customer] = relationship(back_populates="packages")
     __table_args__ = (
