@@ -65,6 +65,15 @@ class Conflict(DomainError):
     """The request contradicts the current state (wrong kind, managed by sync, id mismatch)."""
 
 
+class LimitReached(Conflict):
+    """The write would break a limit of the package; each problem names the limit as its
+    `rule` (`max_mailboxes`, ...), so clients can tell which one."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
 class ManagedBySync(Conflict):
     """The domain is managed by a Basic JSON sync source; API writes would be overwritten."""
 

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.config import Settings
 from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
-from postmeister.domain.addresses.rules import MAX_FORWARD_TARGETS, AddressExists, PackageFull
+from postmeister.domain.addresses.rules import MAX_FORWARD_TARGETS, AddressExists
 from postmeister.domain.addresses.service import NewAddress, create_address
 from postmeister.domain.passwords.service import Passwords
-from postmeister.errors import InvalidInput
-from postmeister.models import Package
+from postmeister.errors import InvalidInput, LimitReached
+from postmeister.models import Address, Package
 from postmeister.sync.service import sync_document
 from tests.conftest import fast_password_settings
 from tests.support.factories import Tenant, add_domain_to, make_tenant
@@ -59,6 +59,7 @@ class Case:
     # Setup on top of the tenant: a package limit and addresses it already has.
     max_addresses: int | None = None
     existing: list[Entry] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)  # other package limits
 
 
 def outside(count: int) -> list[str]:
@@ -87,6 +88,19 @@ CASES: dict[str, Case] = {
         {"max_addresses"},
         max_addresses=2,
         existing=[Entry("one"), Entry("two", domain="charlie.example")],
+    ),
+    "mailboxes full": Case(
+        [Entry("third")],
+        {"max_mailboxes"},
+        existing=[Entry("one"), Entry("two", domain="charlie.example")],
+        limits={"max_mailboxes": 2},
+    ),
+    # Each new mailbox gets the default quota (10 GiB): the second one would need 20.
+    "storage full": Case(
+        [Entry("two")],
+        {"max_storage_bytes"},
+        existing=[Entry("one")],
+        limits={"max_storage_bytes": 15 * 2**30},
     ),
     "package full with this document's own entries": Case(
         [Entry("one"), Entry("two"), Entry("three", ["a@elsewhere.example"])],
@@ -118,11 +132,12 @@ def prepare(sessions: sessionmaker[Session], case: Case, passwords: Passwords) -
             create_address(
                 session, actor, entry.new_address(), passwords=passwords, password_hash=MD5
             )
+        limits = dict(case.limits)
         if case.max_addresses is not None:
+            limits["max_addresses"] = case.max_addresses
+        if limits:
             session.execute(
-                update(Package)
-                .where(Package.customer_id == tenant.customer_id)
-                .values(max_addresses=case.max_addresses)
+                update(Package).where(Package.customer_id == tenant.customer_id).values(**limits)
             )
     return tenant
 
@@ -142,9 +157,12 @@ def api_rules(
             except InvalidInput as exc:
                 session.rollback()
                 return {p.rule for p in exc.problems}
-            except (AddressExists, PackageFull) as exc:
+            except AddressExists as exc:
                 session.rollback()
                 return {exc.rule}
+            except LimitReached as exc:
+                session.rollback()
+                return {p.rule for p in exc.problems}
         session.rollback()
     raise AssertionError("the API accepted every entry")
 
@@ -242,3 +260,41 @@ def test_a_sync_within_the_package_limit_is_applied(
             allow_mass_deletion=True,
         )
     assert outcome.result == "applied"
+
+
+def test_a_new_mailbox_gets_the_packages_quota_through_api_and_sync(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """The default quota of a mailbox created without one is the package's per-mailbox
+    limit when that is smaller than the customer's maximum, on both paths."""
+    passwords = Passwords(fast_password_settings())
+    tenant = prepare(sessions, Case([], set(), limits={"max_quota_bytes": 2**30}), passwords)
+    with unit_of_work(sessions) as session:
+        actor = Actor.for_customer(tenant.customer_id)
+        created = create_address(
+            session, actor, Entry("api").new_address(), passwords=passwords, password_hash=MD5
+        )
+        assert created.address.quota_bytes == 2**30
+        sync_document(
+            session,
+            customer_id=tenant.customer_id,
+            raw=json.dumps(
+                {
+                    DOMAIN: {
+                        "account": [
+                            {"name": "api", "password": MD5},
+                            {"name": "synced", "password": MD5},
+                        ]
+                    }
+                }
+            ).encode(),
+            settings=settings.sync,
+        )
+    with sessions() as session:
+        rows = session.execute(
+            select(Address.local_part, Address.quota_bytes).where(
+                Address.address.like(f"%@{DOMAIN}")
+            )
+        )
+        quotas = {row.local_part: row.quota_bytes for row in rows}
+    assert quotas == {"api": 2**30, "synced": 2**30}

@@ -33,6 +33,7 @@ from postmeister.errors import (
     Conflict,
     FieldProblem,
     InvalidInput,
+    LimitReached,
     ManagedBySync,
     NotFound,
     PasswordPolicyViolation,
@@ -200,7 +201,7 @@ def describe(exc: Exception, request: Request) -> Failure:
             detail = "the database could not serve the request in time; retry shortly"
         else:
             detail = getattr(exc, "message", None) or str(exc) or known.title
-        problems = tuple(exc.problems) if isinstance(exc, InvalidInput) else ()
+        problems = tuple(exc.problems) if isinstance(exc, InvalidInput | LimitReached) else ()
         return Failure(known.status, known.code, known.title, detail, exc, known.headers, problems)
     if isinstance(exc, HTTPException):
         # Starlette's own: unknown route, wrong method, an unreadable form.

@@ -50,10 +50,17 @@ def check_plan(
     plan: Plan,
     domains: dict[str, Domain],
     document: SyncDocument,
+    *,
+    quota_bytes: int | None,
 ) -> None:
-    """Rules over the plan that only the database can judge: the package limit, and that
-    no whitelist written names another customer's address or domain."""
-    problems = ProblemList(bulk.limit_problems(session, plan.changes, domains, _fields(document)))
+    """Rules over the plan that only the database can judge: the package limits (new
+    mailboxes counted with the quota `apply_plan` gives them for `quota_bytes`), and that no
+    whitelist written names another customer's address or domain."""
+    problems = ProblemList(
+        bulk.limit_problems(
+            session, actor, plan.changes, domains, _fields(document), quota_bytes=quota_bytes
+        )
+    )
     if actor.customer_id is None:
         raise ValueError("a sync document is applied as its customer")
     accounts = {

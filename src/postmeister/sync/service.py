@@ -84,7 +84,8 @@ def sync_document(
     domains = resolve_domains(session, actor, document, source_id=source.id if source else None)
     current = load_current(session, actor, [d.id for d in domains.values()])
     plan = make_plan(document, current)
-    check_plan(session, actor, plan, domains, document)
+    quota_bytes = quota_limit_for(actor, max_quota_bytes)
+    check_plan(session, actor, plan, domains, document, quota_bytes=quota_bytes)
     share = plan.deletion_share(len(current))
     if dry_run:
         return SyncOutcome("planned", plan, deletion_share=share)
@@ -111,7 +112,7 @@ def sync_document(
         actor,
         plan,
         domains,
-        quota_bytes=quota_limit_for(actor, max_quota_bytes),
+        quota_bytes=quota_bytes,
         progress=progress,
     )
     return SyncOutcome("applied", plan, deletion_share=share)

@@ -73,18 +73,64 @@ def test_quota(value: int | None, limit: int | None, expected: list[str]) -> Non
     assert [p.rule for p in rules.quota_problems(value, limit=limit)] == expected
 
 
+U = rules.PackageUsage
+
+
 @pytest.mark.parametrize(
-    ("limit", "after", "added", "exceeded"),
+    ("limits", "before", "after", "broken"),
     [
-        (None, 10**6, 1, False),
-        (3, 3, 1, False),
-        (3, 4, 1, True),
-        (3, 5, 0, False),  # over a lowered limit, but adding nothing
-        (3, 4, 2, True),
+        (rules.PackageLimits(), U(0, 0, 0, 0), U(10**6, 10**6, 0, 10**6), []),
+        (rules.PackageLimits(max_addresses=3), U(2), U(3), []),
+        (rules.PackageLimits(max_addresses=3), U(3), U(4), ["max_addresses"]),
+        # Over a lowered limit, a package may shrink or stay, not grow.
+        (rules.PackageLimits(max_addresses=3), U(6), U(5), []),
+        (rules.PackageLimits(max_addresses=3), U(5), U(5), []),
+        (rules.PackageLimits(max_mailboxes=1), U(1, 1, 5, 0), U(2, 2, 10, 0), ["max_mailboxes"]),
+        (rules.PackageLimits(max_mailboxes=1), U(1, 1), U(2, 1), []),  # a forward
+        (rules.PackageLimits(max_storage_bytes=10), U(1, 1, 5, 0), U(2, 2, 10, 0), []),
+        (
+            rules.PackageLimits(max_storage_bytes=10),
+            U(1, 1, 5, 0),
+            U(2, 2, 11, 0),
+            ["max_storage_bytes"],
+        ),
+        # A mailbox without a quota could fill any storage.
+        (
+            rules.PackageLimits(max_storage_bytes=10),
+            U(1, 1, 5),
+            U(2, 2, 5, 1),
+            ["max_storage_bytes"],
+        ),
+        (
+            rules.PackageLimits(max_addresses=1, max_mailboxes=1),
+            U(1, 1),
+            U(2, 2),
+            ["max_addresses", "max_mailboxes"],
+        ),
     ],
 )
-def test_package_limit(limit: int | None, after: int, added: int, exceeded: bool) -> None:
-    assert rules.package_exceeded(limit, after=after, added=added) is exceeded
+def test_package_limits_refuse_growth_past_a_limit(
+    limits: rules.PackageLimits,
+    before: rules.PackageUsage,
+    after: rules.PackageUsage,
+    broken: list[str],
+) -> None:
+    problems = rules.package_problems(limits, before, after, field="address")
+    assert [p.rule for p in problems] == broken
+    assert all(p.field == "address" for p in problems)
+
+
+def test_the_quota_of_one_mailbox_and_its_default_follow_the_package() -> None:
+    limits = rules.PackageLimits(max_quota_bytes=100)
+    assert rules.package_quota_problems(100, limits) == []
+    assert [p.rule for p in rules.package_quota_problems(101, limits)] == ["max_quota_bytes"]
+    assert [p.rule for p in rules.package_quota_problems(None, limits)] == ["max_quota_bytes"]
+    assert rules.default_quota(None, limits) == 100  # an admin
+    assert rules.default_quota(50, limits) == 50  # a customer with a smaller setting
+    assert rules.default_quota(None, rules.PackageLimits()) is None
+    limits = rules.PackageLimits(max_app_passwords=2)
+    assert rules.app_password_problems(2, limits) == []
+    assert [p.rule for p in rules.app_password_problems(3, limits)] == ["max_app_passwords"]
 
 
 def test_foreign_senders_are_named_by_position_and_star_never() -> None:

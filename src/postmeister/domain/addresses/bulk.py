@@ -20,15 +20,16 @@ description, app passwords, a mailbox's own forwarding) are left untouched on up
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor, hosted_elsewhere, visible_domains
 from postmeister.domain.addresses import rules
+from postmeister.domain.addresses.limits import load_limits, load_usage
+from postmeister.domain.addresses.rules import PackageLimits, PackageUsage
 from postmeister.domain.addresses.schemas import Change, CurrentAddress
 from postmeister.errors import FieldProblem
 from postmeister.models import (
@@ -36,7 +37,6 @@ from postmeister.models import (
     Domain,
     ForwardTarget,
     MailboxUsage,
-    Package,
     SenderPermission,
 )
 
@@ -151,52 +151,66 @@ def sender_problems(
     return problems
 
 
+def new_mailbox_quotas(
+    session: Session, domains: Mapping[str, Domain], actor_limit: int | None
+) -> dict[str, int | None]:
+    """The quota of a mailbox created in each domain without one: as through the API
+    (`rules.default_quota` of the caller's limit and the domain's package)."""
+    limits = load_limits(session, {d.package_id for d in domains.values()})
+    return {
+        name: rules.default_quota(actor_limit, limits.get(domain.package_id, PackageLimits()))
+        for name, domain in domains.items()
+    }
+
+
 def limit_problems(
     session: Session,
+    actor: Actor,
     changes: Sequence[Change],
     domains: Mapping[str, Domain],
     fields: Mapping[str, str],
+    *,
+    quota_bytes: int | None,
 ) -> list[FieldProblem]:
-    """The package limits (`max_addresses`) the changes would break, counted over each whole
-    package: its addresses in domains the changes do not touch too, plus creates, minus
-    deletes. One problem per package, at the field of its first domain in `fields`."""
+    """The package limits the changes would break, counted over each whole package: its
+    addresses in domains the changes do not touch too, plus creates (new mailboxes with the
+    quota `write` gives them, see `new_mailbox_quotas`), minus deletes (with their stored
+    quota). One problem per broken limit, at the field of the package's first domain in
+    `fields`."""
     package_of = {name: domain.package_id for name, domain in domains.items()}
-    limits: dict[int, int] = {
-        row.id: row.max_addresses
-        for row in session.execute(
-            select(Package.id, Package.max_addresses).where(
-                Package.id.in_(set(package_of.values())), Package.max_addresses.is_not(None)
-            )
-        )
+    limits = {
+        package: limit
+        for package, limit in load_limits(session, set(package_of.values())).items()
+        if limit != PackageLimits()
     }
     if not limits:
         return []
-    used: dict[int, int] = {
-        row.package_id: row.used
-        for row in session.execute(
-            select(Domain.package_id, func.count(Address.id).label("used"))
-            .join(Address, Address.domain_id == Domain.id)
-            .where(Domain.package_id.in_(list(limits)))
-            .group_by(Domain.package_id)
+    quotas = new_mailbox_quotas(session, domains, quota_bytes)
+    deleted = [c.address for c in changes if c.action == "delete" and c.kind == "mailbox"]
+    stored: dict[str, int | None] = {}
+    scope = _scope(actor)
+    for chunk in _chunks(deleted):
+        rows = session.execute(
+            select(Address.address, Address.quota_bytes).where(Address.address.in_(chunk), scope)
         )
-    }
-    added: Counter[int] = Counter()
-    removed: Counter[int] = Counter()
+        stored.update((row.address, row.quota_bytes) for row in rows)
+    delta: dict[int, PackageUsage] = {}
     for change in changes:
         package = package_of[change.domain]
         if change.action == "create":
-            added[package] += 1
+            usage = rules.usage_of(change.kind, quotas[change.domain])
         elif change.action == "delete":
-            removed[package] += 1
-    problems = []
+            usage = -rules.usage_of(change.kind, stored.get(change.address))
+        else:
+            continue
+        delta[package] = delta.get(package, PackageUsage()) + usage
+    before = load_usage(session, list(limits))
+    problems: list[FieldProblem] = []
     for package, limit in limits.items():
-        after = used.get(package, 0) + added[package] - removed[package]
-        if rules.package_exceeded(limit, after=after, added=added[package]):
-            field = next(fields[name] for name, p in package_of.items() if p == package)
-            message = (
-                f"{rules.package_full_message(limit)}; after this change it would hold {after}"
-            )
-            problems.append(FieldProblem(field, message, rules.Rule.MAX_ADDRESSES))
+        used = before.get(package, PackageUsage())
+        field = next(fields[name] for name, p in package_of.items() if p == package)
+        after = used + delta.get(package, PackageUsage())
+        problems.extend(rules.package_problems(limit, used, after, field=field))
     return problems
 
 
@@ -211,8 +225,9 @@ def write(
 ) -> None:
     """Write the changes: deletes, then updates, then creates (so a change of kind works).
 
-    `domains` are the rows from `resolve_domains`; `quota_bytes` is the quota of each new
-    mailbox (the caller's default, see `service.create_address`).
+    `domains` are the rows from `resolve_domains`; `quota_bytes` is the largest quota the
+    caller may give (`service.quota_limit_for`): each new mailbox gets the quota a mailbox
+    created through the API without one gets (`new_mailbox_quotas`).
     """
     now = dt.datetime.now(dt.UTC)
     by_action: dict[str, list[Change]] = {"delete": [], "update": [], "create": []}
@@ -221,7 +236,8 @@ def write(
     scope = _scope(actor)
     _delete(session, by_action["delete"], scope, progress)
     _update(session, by_action["update"], scope, now, progress)
-    _create(session, by_action["create"], domains, quota_bytes, now, progress)
+    quotas = new_mailbox_quotas(session, domains, quota_bytes) if by_action["create"] else {}
+    _create(session, by_action["create"], domains, quotas, now, progress)
     session.flush()
 
 
@@ -311,7 +327,7 @@ def _create(
     session: Session,
     changes: list[Change],
     domains: Mapping[str, Domain],
-    quota_bytes: int | None,
+    quotas: Mapping[str, int | None],
     now: dt.datetime,
     progress: Progress | None,
 ) -> None:
@@ -324,7 +340,7 @@ def _create(
                 "kind": c.kind,
                 "antispam": "reject",
                 "password_hash": c.password_hash if c.kind == "mailbox" else None,
-                "quota_bytes": quota_bytes if c.kind == "mailbox" else None,
+                "quota_bytes": quotas[c.domain] if c.kind == "mailbox" else None,
                 "submission_disabled": False,
                 "subaddress_extension": c.subaddress_extension if c.kind == "mailbox" else False,
                 "created_at": now,

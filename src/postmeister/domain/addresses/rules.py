@@ -14,11 +14,12 @@ rather than raising, so that a request breaking several rules is reported in ful
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from postmeister.domain.addresses.schemas import ANTISPAM_POLICIES, KINDS
 from postmeister.domain.addresses.syntax import MAX_ADDRESS_OCTETS, parse_address
-from postmeister.errors import AlreadyExists, Conflict, FieldProblem, InvalidInput
+from postmeister.errors import AlreadyExists, FieldProblem, InvalidInput
 
 MAX_DESCRIPTION: Final = 1000
 MAX_FORWARD_TARGETS: Final = 100
@@ -40,6 +41,10 @@ class Rule:
     LOOP: Final = "loop"
     MAILBOX_ONLY: Final = "mailbox_only"
     MAX_ADDRESSES: Final = "max_addresses"
+    MAX_APP_PASSWORDS: Final = "max_app_passwords"
+    MAX_MAILBOXES: Final = "max_mailboxes"
+    MAX_QUOTA_BYTES: Final = "max_quota_bytes"
+    MAX_STORAGE_BYTES: Final = "max_storage_bytes"
     QUOTA_LIMIT: Final = "quota_limit"
     RANGE: Final = "range"
     REQUIRED: Final = "required"
@@ -54,33 +59,125 @@ class AddressExists(AlreadyExists):
         super().__init__("address", address, exists_detail(address, kind) if kind else None)
 
 
-class PackageFull(Conflict):
-    """The package holds its maximum number of addresses already."""
-
-    rule: ClassVar[str] = Rule.MAX_ADDRESSES
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(package_full_message(limit))
-        self.limit = limit
-
-
 def exists_detail(address: str, kind: str) -> str:
     what = "a mailbox (account)" if kind == "mailbox" else "a forward (alias)"
     return f"{address} already exists as {what}"
 
 
-def package_full_message(limit: int) -> str:
-    return f"the package allows at most {limit} addresses"
+# ---------------------------------------------------------------------------- package limits
 
 
-def package_exceeded(limit: int | None, *, after: int, added: int) -> bool:
-    """Whether adding `added` addresses, leaving the package with `after`, breaks its limit.
+@dataclass(frozen=True)
+class PackageLimits:
+    """A package's limits; None is no limit (`models.Package`)."""
 
-    Only additions are refused: a package already over a lowered limit can still change
-    or delete what it has. For one API create `after` is used + 1 and `added` is 1; a sync
-    counts the whole package after its plan (creates minus deletes).
-    """
-    return limit is not None and added > 0 and after > limit
+    max_addresses: int | None = None
+    max_mailboxes: int | None = None
+    max_storage_bytes: int | None = None  # the sum of its mailboxes' quotas
+    max_quota_bytes: int | None = None  # of one mailbox
+    max_app_passwords: int | None = None  # of one mailbox
+
+
+@dataclass(frozen=True)
+class PackageUsage:
+    """What a package holds, as its limits count it. A mailbox without a quota may fill any
+    storage, so it is counted apart (`unlimited_mailboxes`) and breaks a storage limit."""
+
+    addresses: int = 0
+    mailboxes: int = 0
+    storage_bytes: int = 0
+    unlimited_mailboxes: int = 0
+
+    def __add__(self, other: PackageUsage) -> PackageUsage:
+        return PackageUsage(
+            self.addresses + other.addresses,
+            self.mailboxes + other.mailboxes,
+            self.storage_bytes + other.storage_bytes,
+            self.unlimited_mailboxes + other.unlimited_mailboxes,
+        )
+
+    def __neg__(self) -> PackageUsage:
+        return PackageUsage(
+            -self.addresses, -self.mailboxes, -self.storage_bytes, -self.unlimited_mailboxes
+        )
+
+
+def usage_of(kind: str, quota_bytes: int | None) -> PackageUsage:
+    """What one address counts against its package."""
+    if kind != "mailbox":
+        return PackageUsage(addresses=1)
+    if quota_bytes is None:
+        return PackageUsage(addresses=1, mailboxes=1, unlimited_mailboxes=1)
+    return PackageUsage(addresses=1, mailboxes=1, storage_bytes=quota_bytes)
+
+
+def package_problems(
+    limits: PackageLimits, before: PackageUsage, after: PackageUsage, *, field: str
+) -> list[FieldProblem]:
+    """The limits that going from `before` to `after` breaks, one problem each, its `rule`
+    the limit's name. Only growth is refused: a package already over a lowered limit can
+    still change or delete what it has, as long as it does not grow past the limit."""
+    problems: list[FieldProblem] = []
+
+    def grows_past(limit: int | None, old: int, new: int) -> bool:
+        return limit is not None and new > old and new > limit
+
+    if grows_past(limits.max_addresses, before.addresses, after.addresses):
+        message = f"the package allows at most {limits.max_addresses} addresses"
+        problems.append(
+            FieldProblem(field, f"{message}; it would hold {after.addresses}", Rule.MAX_ADDRESSES)
+        )
+    if grows_past(limits.max_mailboxes, before.mailboxes, after.mailboxes):
+        message = f"the package allows at most {limits.max_mailboxes} mailboxes"
+        problems.append(
+            FieldProblem(field, f"{message}; it would hold {after.mailboxes}", Rule.MAX_MAILBOXES)
+        )
+    storage = limits.max_storage_bytes
+    if storage is not None:
+        if after.unlimited_mailboxes > 0 and after.unlimited_mailboxes > before.unlimited_mailboxes:
+            problems.append(
+                FieldProblem(
+                    field,
+                    f"the package's storage is {storage} bytes ({_gib(storage)}) for all its "
+                    "mailboxes together, so each needs a quota",
+                    Rule.MAX_STORAGE_BYTES,
+                )
+            )
+        elif grows_past(storage, before.storage_bytes, after.storage_bytes):
+            problems.append(
+                FieldProblem(
+                    field,
+                    f"the package's storage is {storage} bytes ({_gib(storage)}) for all its "
+                    f"mailboxes' quotas together; they would need {after.storage_bytes}",
+                    Rule.MAX_STORAGE_BYTES,
+                )
+            )
+    return problems
+
+
+def package_quota_problems(value: int | None, limits: PackageLimits) -> list[FieldProblem]:
+    """One mailbox's quota against the package's `max_quota_bytes` (for admins too)."""
+    limit = limits.max_quota_bytes
+    if limit is None or (value is not None and value <= limit):
+        return []
+    asked = "no quota (unlimited)" if value is None else f"{value} bytes"
+    message = f"the package allows a mailbox at most {limit} bytes ({_gib(limit)}), not {asked}"
+    return [FieldProblem("quota", message, Rule.MAX_QUOTA_BYTES)]
+
+
+def default_quota(actor_limit: int | None, limits: PackageLimits) -> int | None:
+    """The quota of a new mailbox created without one: the smaller of what the caller may
+    set (`quota_problems`' limit; None for admins) and the package's per-mailbox limit."""
+    bounds = [b for b in (actor_limit, limits.max_quota_bytes) if b is not None]
+    return min(bounds) if bounds else None
+
+
+def app_password_problems(count_after: int, limits: PackageLimits) -> list[FieldProblem]:
+    limit = limits.max_app_passwords
+    if limit is None or count_after <= limit:
+        return []
+    message = f"the package allows at most {limit} application passwords per mailbox"
+    return [FieldProblem("application_password", message, Rule.MAX_APP_PASSWORDS)]
 
 
 def check_text(value: str, field: str, *, multiline: bool) -> list[FieldProblem]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from postmeister.config import AddressSettings
 from postmeister.domain.access import Actor, hosted_elsewhere
 from postmeister.domain.addresses import rules
+from postmeister.domain.addresses.limits import load_limits, load_usage
 from postmeister.domain.addresses.queries import (
     count_addresses,
     get_address,
@@ -35,7 +36,8 @@ from postmeister.domain.addresses.rules import (
     MAX_FORWARD_TARGETS,
     MAX_QUOTA_BYTES,
     AddressExists,
-    PackageFull,
+    PackageLimits,
+    PackageUsage,
     check_text,
 )
 from postmeister.domain.addresses.schemas import (
@@ -69,6 +71,7 @@ from postmeister.errors import (
     Conflict,
     FieldProblem,
     InvalidInput,
+    LimitReached,
     ManagedBySync,
     NotFound,
     PasswordPolicyViolation,
@@ -79,7 +82,6 @@ from postmeister.models import (
     Domain,
     ForwardTarget,
     MailboxUsage,
-    Package,
     SenderPermission,
 )
 
@@ -99,7 +101,6 @@ __all__ = [
     "Kind",
     "Maybe",
     "NewAddress",
-    "PackageFull",
     "add_forward_target",
     "check_text",
     "count_addresses",
@@ -185,12 +186,15 @@ def create_address(
     problems.extend(rules.description_problems(new.description))
     targets, target_problems = rules.check_targets(new.forward_to, own=own.address, kind=new.kind)
     problems.extend(target_problems)
+    package = _limits_of(session, domain)
     limit = quota_limit_for(actor, max_quota_bytes)
     quota = new.quota_bytes
-    if new.kind == "mailbox" and quota is None and limit is not None:
-        quota = limit
+    if new.kind == "mailbox" and quota is None:
+        quota = rules.default_quota(limit, package)
     if new.quota_bytes is not None:
         problems.extend(rules.quota_problems(new.quota_bytes, limit=limit))
+    if new.kind == "mailbox":
+        problems.extend(rules.package_quota_problems(quota, package))
     patterns = _sender_patterns(session, new.spoofing_whitelist, domain.customer_id, problems)
     if new.kind == "forward":
         for name, present in (
@@ -216,7 +220,8 @@ def create_address(
     existing = session.scalar(select(Address.kind).where(Address.address == own.address))
     if existing is not None:
         raise AddressExists(own.address, existing)
-    _check_package_limit(session, domain)
+    delta = rules.usage_of(new.kind, quota if new.kind == "mailbox" else None)
+    _check_package(session, domain, package, delta, field="address")
     # Hash last: it is the one expensive step, wasted on a request that fails anyway.
     if new.kind == "mailbox" and hashed is None:
         plain = generated if generated is not None else new.password
@@ -255,17 +260,20 @@ def _invalid(problems: list[FieldProblem]) -> InvalidInput:
     return InvalidInput(problems)
 
 
-def _check_package_limit(session: Session, domain: Domain) -> None:
-    limit = session.scalar(select(Package.max_addresses).where(Package.id == domain.package_id))
-    if limit is None:
-        return
-    used = session.scalar(
-        select(func.count(Address.id))
-        .join(Domain, Address.domain_id == Domain.id)
-        .where(Domain.package_id == domain.package_id)
-    )
-    if rules.package_exceeded(limit, after=(used or 0) + 1, added=1):
-        raise PackageFull(limit)
+def _limits_of(session: Session, domain: Domain) -> PackageLimits:
+    return load_limits(session, [domain.package_id]).get(domain.package_id, PackageLimits())
+
+
+def _check_package(
+    session: Session, domain: Domain, limits: PackageLimits, delta: PackageUsage, *, field: str
+) -> None:
+    """Raise `LimitReached` naming every package limit that adding `delta` breaks."""
+    if limits == PackageLimits():
+        return  # no limits: no need to count
+    before = load_usage(session, [domain.package_id]).get(domain.package_id, PackageUsage())
+    problems = rules.package_problems(limits, before, before + delta, field=field)
+    if problems:
+        raise LimitReached(problems)
 
 
 def update_address(
@@ -313,11 +321,15 @@ def update_address(
         problems.extend(rules.mailbox_only("submission_disabled", kind))
     if changes.subaddress_extension is not UNSET:
         problems.extend(rules.mailbox_only("subaddress_extension", kind))
+    package: PackageLimits | None = None
     if changes.quota_bytes is not UNSET:
         problems.extend(rules.mailbox_only("quota", kind))
         problems.extend(
             rules.quota_problems(changes.quota_bytes, limit=quota_limit_for(actor, max_quota_bytes))
         )
+        package = _limits_of(session, address.domain)
+        if kind == "mailbox":
+            problems.extend(rules.package_quota_problems(changes.quota_bytes, package))
     if changes.password is not UNSET:
         problems.extend(rules.mailbox_only("password", kind))
         if kind == "mailbox":
@@ -331,6 +343,11 @@ def update_address(
         _check_autoresponder(responder_changes, address.autoresponder, today, problems)
     if problems:
         raise _invalid(problems)
+    if package is not None and kind == "mailbox" and changes.quota_bytes is not UNSET:
+        delta = rules.usage_of(kind, changes.quota_bytes) + -rules.usage_of(
+            kind, address.quota_bytes
+        )
+        _check_package(session, address.domain, package, delta, field="quota")
 
     if changes.antispam is not UNSET:
         address.antispam = changes.antispam

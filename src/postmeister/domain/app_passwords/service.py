@@ -19,13 +19,16 @@ import string
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
+from postmeister.domain.addresses import rules
+from postmeister.domain.addresses.limits import app_password_count, load_limits
+from postmeister.domain.addresses.rules import PackageLimits
 from postmeister.domain.addresses.service import check_text
-from postmeister.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from postmeister.errors import Conflict, FieldProblem, InvalidInput, LimitReached, NotFound
 from postmeister.models import Address, AppPassword
 
 # Letters and digits without the look-alikes 0/O/o, 1/l/I: read off a screen, typed on a phone.
@@ -81,10 +84,13 @@ def create_app_password(
     application = _label(application, "application", problems)
     if problems:
         raise InvalidInput(problems)
-    count = session.scalar(
-        select(func.count(AppPassword.id)).where(AppPassword.address_id == address.id)
-    )
-    if (count or 0) >= MAX_PER_MAILBOX:
+    count = app_password_count(session, address.id)
+    package_id = address.domain.package_id
+    limits = load_limits(session, [package_id]).get(package_id, PackageLimits())
+    over = rules.app_password_problems(count + 1, limits)
+    if over:
+        raise LimitReached(over)
+    if count >= MAX_PER_MAILBOX:
         raise Conflict(
             f"{address.address} has {MAX_PER_MAILBOX} application passwords already, the "
             "most a mailbox can have; delete unused ones first"
