@@ -15,6 +15,7 @@ Each check names what failed; the caller answers 503 when any did.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from postmeister.db import sqlite_file
 from postmeister.store import alembic_config
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,18 @@ def expected_revision() -> str:
 def database_check(engine: Engine) -> Check:
     database = sqlite_file(engine.url.render_as_string(hide_password=False))
     if database is not None and not database.is_file():
-        return Check("database", False, f"the database file {database} is missing")
+        # The answer is unauthenticated: the path goes to the log, not to the client.
+        log.warning("readiness: the database file %s is missing", database)
+        return Check("database", False, "the database file is missing")
     try:
         with engine.connect() as connection:
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError as exc:
-        # The driver's message names the cause (connection refused, no such table); the
-        # URL's password is never part of it.
+        # The driver's message names the cause (connection refused, no such table) but also
+        # hosts and users; the answer is unauthenticated, so the cause goes to the log only.
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return Check("database", False, f"unreachable: {reason}")
+        log.warning("readiness: the database is unreachable: %s", reason)
+        return Check("database", False, "unreachable (the controller's log names the cause)")
     expected = expected_revision()
     if revision != expected:
         return Check(
