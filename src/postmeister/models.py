@@ -63,6 +63,9 @@ class Customer(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Set while suspended (migration 0009): its mailboxes cannot log in or send (the data
+    # plane's login views leave them out), its API tokens are refused; mail still arrives.
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     packages: Mapped[list[Package]] = relationship(back_populates="customer")
 
@@ -112,6 +115,33 @@ class Domain(Timestamped, Base):
     sync_source_id: Mapped[int | None] = mapped_column(
         ForeignKey("sync_sources.id", ondelete="SET NULL"), index=True
     )
+    # An alias domain: mail to x@this goes where x@alias_of goes (migration 0010). One level
+    # only, same customer (`domain.domains.service`); the data plane reads it through views.
+    alias_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), index=True
+    )
+
+    catchall_targets: Mapped[list[CatchallTarget]] = relationship(
+        order_by="CatchallTarget.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    alias_of: Mapped[Domain | None] = relationship(
+        remote_side="Domain.id", back_populates="aliases"
+    )
+    aliases: Mapped[list[Domain]] = relationship(
+        back_populates="alias_of", order_by="Domain.name", passive_deletes=True
+    )
+
+
+class CatchallTarget(Base):
+    """One recipient of mail to an unknown local part of a domain, kept in list order."""
+
+    __tablename__ = "catchall_targets"
+
+    domain_id: Mapped[int] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(254))
 
 
 class Address(Timestamped, Base):
@@ -289,6 +319,10 @@ class ApiToken(Timestamped, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Revoked tokens stay as a record and are refused like unknown ones (migration 0009).
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Written at most once a minute per token (`tokens.service.record_use`).
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     domains: Mapped[list[ApiTokenDomain]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"

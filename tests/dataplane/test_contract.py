@@ -42,6 +42,16 @@ def seed(sessions: sessionmaker[Session]) -> None:
         )
         session.add(domain)
         session.flush()
+        # An alias domain of it (mail to x@alias goes to x@müller), and a catch-all.
+        session.add(
+            m.Domain(
+                customer_id=customer.id,
+                package_id=package.id,
+                name="alias.example",
+                display_name="alias.example",
+                alias_of_id=domain.id,
+            )
+        )
 
         def address(local: str, kind: str, **extra: Any) -> m.Address:
             row = m.Address(
@@ -73,6 +83,7 @@ def seed(sessions: sessionmaker[Session]) -> None:
                 ),
                 m.ForwardTarget(address_id=team.id, position=1, target="someone@elsewhere.example"),
                 m.ForwardTarget(address_id=keep.id, position=0, target="ben@xn--mller-kva.example"),
+                m.CatchallTarget(domain_id=domain.id, position=0, target=f"keep@{D}"),
                 m.SenderPermission(
                     address_id=anna.id, position=0, pattern="team@xn--mller-kva.example"
                 ),
@@ -103,7 +114,7 @@ def rows(
 D = "xn--mller-kva.example"
 SIEVE_REQUIRE = 'require ["date", "fileinto", "mailbox", "relational", "vacation"];\n'
 EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
-    "dataplane_v1_domains": (("domain",), {(D,)}),  # customer_id: test_sender_tenancy
+    "dataplane_v1_domains": (("domain",), {(D,), ("alias.example",)}),  # customer_id: tenancy
     "dataplane_v1_mailboxes": (
         ("address", "domain", "local_part", "quota_bytes", "subaddress_extension"),
         {
@@ -121,6 +132,11 @@ EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
             (f"keep@{D}", f"ben@{D}"),
             (f"keep@{D}", f"keep@{D}"),
         },
+    ),
+    "dataplane_v1_alias_domains": (("alias_domain", "domain"), {("alias.example", D)}),
+    "dataplane_v1_catchall": (
+        ("domain", "target"),
+        {(D, f"keep@{D}"), ("alias.example", f"keep@{D}")},
     ),
     "dataplane_v1_logins": (
         ("username", "password_scheme", "submission_disabled"),
@@ -264,3 +280,22 @@ def test_postfix_and_the_milter_ask_the_one_sender_lookup() -> None:
     for query in (MAY_SEND_AS, POLICY_OF):
         assert any(name in query for name in names), query
         assert " addresses" not in query and " sender_permissions" not in query, query
+
+
+def test_a_suspended_customers_mailboxes_cannot_log_in_but_still_receive(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed(sessions)
+    with unit_of_work(sessions) as session:
+        session.query(m.Customer).one().suspended_at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    by_name = {view.name: view for view in VIEWS}
+    for name in ("dataplane_v1_logins", "dataplane_v1_app_passwords"):
+        assert rows(sessions, by_name[name], EXPECTED[name][0]) == set(), name
+    for name in ("dataplane_v1_mailboxes", "dataplane_v1_aliases", "dataplane_v1_domains"):
+        columns, expected = EXPECTED[name]
+        assert rows(sessions, by_name[name], columns) == expected, name
+    with unit_of_work(sessions) as session:
+        session.query(m.Customer).one().suspended_at = None
+    for name in ("dataplane_v1_logins", "dataplane_v1_app_passwords"):
+        columns, expected = EXPECTED[name]
+        assert rows(sessions, by_name[name], columns) == expected, name

@@ -11,6 +11,8 @@ from postmeister.api import dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
+from postmeister.api.hosting import customers, packages, tokens
+from postmeister.api.hosting.domains import router as domains_router
 from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.api.observe import Observe
 from postmeister.api.transport import Transport
@@ -67,6 +69,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     app.include_router(controller_router)
     app.include_router(hosting_router)
+    app.include_router(customers.routes)
+    app.include_router(packages.routes)
+    app.include_router(tokens.routes)
+    app.include_router(domains_router)
     app.include_router(sync_router)
     app.include_router(ops.probes)
     app.include_router(ops.scrape)

@@ -9,11 +9,12 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Final
 
 from fastapi import Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.errors import MalformedBody
@@ -21,7 +22,7 @@ from postmeister.config import Settings
 from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
 from postmeister.domain.passwords.service import Passwords
-from postmeister.domain.tokens.service import authenticate
+from postmeister.domain.tokens.service import check_token, record_use
 from postmeister.errors import FieldProblem, InvalidInput, Unauthenticated
 from postmeister.ops import context
 
@@ -66,8 +67,15 @@ def current_actor(request: Request) -> Actor:
             "send an API token as 'Authorization: Bearer TOKEN', 'Authorization: Token TOKEN' "
             "or HTTP Basic with the token as the password"
         )
-    with unit_of_work(app_state(request).sessions, write=False) as session:
-        actor = authenticate(session, token)
+    sessions = app_state(request).sessions
+    with unit_of_work(sessions, write=False) as session:
+        checked = check_token(session, token)
+    actor = checked.actor
+    if checked.use_due and actor.token_id is not None:
+        # At most once a minute per token: a read stays a read the rest of the time.
+        # Bookkeeping only: a busy database does not fail the request for it.
+        with suppress(OperationalError), unit_of_work(sessions) as session:
+            record_use(session, actor.token_id)
     request.scope[_ACTOR_KEY] = actor
     # Every later log line of the request names the token (its id, never the secret).
     context.bind_actor(token_id=actor.token_id, customer_id=actor.customer_id, admin=actor.is_admin)

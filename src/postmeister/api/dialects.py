@@ -31,7 +31,10 @@ class Dialect:
 
 CONTROLLER: Final = Dialect("/", problems.respond)
 # Longest prefixes first; a request no prefix matches belongs to the controller dialect.
-DIALECTS: Final[tuple[Dialect, ...]] = (Dialect("/email-addresses", hosting.respond),)
+DIALECTS: Final[tuple[Dialect, ...]] = tuple(
+    Dialect(prefix, hosting.respond)
+    for prefix in ("/email-addresses", "/customers", "/packages", "/api-tokens", "/domains")
+)
 
 
 def dialect_for(path: str) -> Dialect:

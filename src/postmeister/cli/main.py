@@ -5,17 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from postmeister.api.hosting import domains as domain_api
 from postmeister.cli.backup import backup, restore
 from postmeister.cli.common import prepare, print_json, session_for, settings_for
 from postmeister.cli.dataplane import dataplane
+from postmeister.cli.provisioning import register
 from postmeister.cli.sync import export, sync
 from postmeister.config import Settings
+from postmeister.domain.access import Actor
 from postmeister.domain.customers import service as customers
 from postmeister.domain.domains import service as domains
 from postmeister.domain.tokens import service as tokens
+from postmeister.models import Domain
 from postmeister.ops.logs import configure_logging
 
 
@@ -98,6 +103,107 @@ def domain_add(name: str, customer_id: int, package_id: int | None) -> None:
         )
 
 
+def _domain_json(found: Domain) -> dict[str, Any]:
+    """A domain as `/domains` shows it (the API's renderer): id, type and attributes."""
+    data: dict[str, Any] = domain_api.domain_document(found)["data"]
+    return {"id": data["id"], **data["attributes"]}
+
+
+@domain.command("list")
+@click.option("--customer", "customer_id", type=int, help="Only this customer's domains.")
+@click.option("--package", "package_id", type=int, help="Only this package's domains.")
+def domain_list(customer_id: int | None, package_id: int | None) -> None:
+    """List domains in id order; prints a JSON array."""
+    found: list[dict[str, Any]] = []
+    with session_for(settings_for()) as session:
+        after: int | None = None
+        while True:
+            page = domains.list_domain_page(
+                session,
+                Actor.system(),
+                size=500,
+                after_id=after,
+                customer_id=customer_id,
+                package_id=package_id,
+            )
+            found.extend(_domain_json(item) for item in page.domains)
+            if not page.more_after:
+                break
+            after = page.domains[-1].id
+    print_json(found)
+
+
+@domain.command("show")
+@click.argument("name")
+def domain_show(name: str) -> None:
+    """Show one domain as JSON (catch-all targets, alias relation included)."""
+    with session_for(settings_for()) as session:
+        found = domains.get_domain(session, Actor.system(), name)
+        print_json(_domain_json(domains.get_domain_by_id(session, Actor.system(), found.id)))
+
+
+def _update(name: str, changes: domains.DomainChanges) -> None:
+    with session_for(settings_for()) as session:
+        actor = Actor.system()
+        found = domains.get_domain_by_id(
+            session, actor, domains.get_domain(session, actor, name).id
+        )
+        domains.update_domain(session, actor, found, changes)
+        print_json(_domain_json(found))
+
+
+@domain.command("update")
+@click.argument("name")
+@click.option("--customer", "customer_id", type=int, help="Move to this customer.")
+@click.option("--package", "package_id", type=int, help="Move to this package (the customer's).")
+@click.option("--alias-of", help="Make it an alias domain of this domain (same customer).")
+@click.option("--no-alias", is_flag=True, help="End its alias relation.")
+def domain_update(
+    name: str,
+    customer_id: int | None,
+    package_id: int | None,
+    alias_of: str | None,
+    no_alias: bool,
+) -> None:
+    """Move a domain (its addresses move along) or change its alias relation."""
+    if alias_of is not None and no_alias:
+        raise click.UsageError("give --alias-of or --no-alias, not both")
+    values: dict[str, Any] = {}
+    if customer_id is not None:
+        values["customer_id"] = customer_id
+    if package_id is not None:
+        values["package_id"] = package_id
+    if alias_of is not None or no_alias:
+        values["alias_of"] = alias_of
+    _update(name, domains.DomainChanges(**values))
+
+
+@domain.command("catchall")
+@click.argument("name")
+@click.argument("targets", nargs=-1)
+@click.option("--off", is_flag=True, help="Remove every catch-all target.")
+def domain_catchall(name: str, targets: tuple[str, ...], off: bool) -> None:
+    """Set the catch-all targets of a domain (replacing the list), or switch it --off."""
+    if off == bool(targets):
+        raise click.UsageError("give the catch-all targets, or --off")
+    _update(name, domains.DomainChanges(catchall=list(targets)))
+
+
+@domain.command("delete")
+@click.argument("name")
+@click.option("--cascade", is_flag=True, help="Also delete its addresses and alias domains.")
+def domain_delete(name: str, cascade: bool) -> None:
+    """Delete a domain; refused while it has addresses or alias domains, unless --cascade."""
+    with session_for(settings_for()) as session:
+        actor = Actor.system()
+        found = domains.get_domain_by_id(
+            session, actor, domains.get_domain(session, actor, name).id
+        )
+        shown = _domain_json(found)
+        domains.delete_domain(session, actor, found, cascade=cascade)
+        print_json({"deleted": shown})
+
+
 def _parse_expiry(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -154,6 +260,7 @@ def token_create(
         )
 
 
+register(customer, token, main)
 main.add_command(sync)
 main.add_command(dataplane)
 main.add_command(export)

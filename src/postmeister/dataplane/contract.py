@@ -135,11 +135,53 @@ WHERE a.kind = 'mailbox' AND EXISTS (SELECT 1 FROM forward_targets t WHERE t.add
 """,
 )
 
+ALIAS_DOMAINS = View(
+    name="dataplane_v1_alias_domains",
+    purpose=(
+        "Alias domains (Postfix virtual_alias_maps, `ALIAS_DOMAIN_LOOKUP`): mail to "
+        "x@alias_domain goes where x@domain goes. One level only, and both domains belong to "
+        "the same customer (the controller refuses anything else), so `SENDER_LOOKUP`'s "
+        "tenant boundary is untouched. Each alias domain is also a row of dataplane_v1_domains."
+    ),
+    columns=(
+        Column("alias_domain", "the alias domain (A-label)"),
+        Column("domain", "the domain it mirrors (A-label)"),
+    ),
+    select="""
+SELECT a.name AS alias_domain, m.name AS domain
+FROM domains a JOIN domains m ON m.id = a.alias_of_id
+""",
+)
+
+CATCHALL = View(
+    name="dataplane_v1_catchall",
+    purpose=(
+        "Catch-all targets (Postfix virtual_alias_maps, key `@domain`): where mail to a local "
+        "part that is no address of the domain goes, one row per target. An alias domain has "
+        "no catch-all of its own: it has its main domain's rows under its own name. Postfix "
+        "asks `@domain` only after the whole address found nothing in any alias map, which is "
+        "why every existing address answers that lookup itself (see render/postfix.py)."
+    ),
+    columns=(
+        Column("domain", "the domain (A-label) whose unknown local parts are caught"),
+        Column("target", "one recipient the mail is delivered to"),
+    ),
+    select="""
+SELECT d.name AS domain, c.target AS target
+FROM domains d JOIN catchall_targets c ON c.domain_id = d.id
+UNION ALL
+SELECT a.name AS domain, c.target AS target
+FROM domains a JOIN catchall_targets c ON c.domain_id = a.alias_of_id
+""",
+)
+
 LOGINS = View(
     name="dataplane_v1_logins",
     purpose=(
         "Accounts that may log in with their main password (Dovecot passdb for IMAP and SMTP "
-        "AUTH; Postfix check_sasl_access for submission_disabled)."
+        "AUTH; Postfix check_sasl_access for submission_disabled). A mailbox of a suspended "
+        "customer has no row: it cannot log in, so it cannot send either, while mail for it "
+        "is still accepted and delivered (`MAILBOXES` keeps it)."
     ),
     columns=(
         Column("username", "the login name: the mailbox address"),
@@ -160,7 +202,10 @@ SELECT a.address AS username,
        END AS password_scheme,
        CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled
 FROM addresses a
+JOIN domains d ON d.id = a.domain_id
+JOIN customers c ON c.id = d.customer_id
 WHERE a.kind = 'mailbox' AND a.password_hash IS NOT NULL AND a.password_hash <> ''
+  AND c.suspended_at IS NULL
 """,
 )
 
@@ -170,7 +215,8 @@ APP_PASSWORDS = View(
         "Application passwords (Dovecot's second passdb). The secret is never stored: "
         "secret_sha256 is the lowercase hex SHA-256 of the UTF-8 secret, which Dovecot "
         "computes from the typed password with %{sha256:password} and matches by equality, "
-        "so any number of app passwords of one account can be active at once."
+        "so any number of app passwords of one account can be active at once. Like "
+        "`LOGINS`, no row for a mailbox of a suspended customer."
     ),
     columns=(
         Column("username", "the login name of the mailbox the app password belongs to"),
@@ -184,7 +230,9 @@ SELECT a.address AS username,
        p.id AS app_password_id,
        CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled
 FROM app_passwords p JOIN addresses a ON a.id = p.address_id
-WHERE a.kind = 'mailbox'
+JOIN domains d ON d.id = a.domain_id
+JOIN customers c ON c.id = d.customer_id
+WHERE a.kind = 'mailbox' AND c.suspended_at IS NULL
 """,
 )
 
@@ -257,6 +305,23 @@ the mailbox named by the part before the first `+` has `subaddress_extension` on
 whole address is neither a mailbox nor a forward of its own, the mail is rewritten to that
 mailbox (and then follows its forwards like mail to the mailbox itself). An address that
 exists always wins. Indexes used: `addresses.address` (three equality lookups).
+"""
+
+ALIAS_DOMAIN_LOOKUP = (
+    "SELECT {local} || '@' || r.domain FROM dataplane_v1_alias_domains r"
+    " WHERE r.alias_domain = {domain}"
+    " AND (EXISTS (SELECT 1 FROM dataplane_v1_mailboxes m WHERE m.address = {local} || '@' ||"
+    " r.domain) OR EXISTS (SELECT 1 FROM dataplane_v1_aliases f WHERE f.address = {local}"
+    " || '@' || r.domain))"
+    " AND NOT EXISTS (SELECT 1 FROM dataplane_v1_mailboxes x WHERE x.address = {address})"
+    " AND NOT EXISTS (SELECT 1 FROM dataplane_v1_aliases y WHERE y.address = {address})"
+)
+"""The address `{local}@{domain}` (= `{address}`) is rewritten to when `{domain}` is an alias
+domain: the same local part at the main domain, when that address exists there (a mailbox,
+or an address with forward targets); Postfix then resolves it like mail sent to it directly.
+An unknown local part gets no row, so it falls to the catch-all (the main domain's, see
+`CATCHALL`) or is refused with 550 at RCPT time. An address the alias domain holds itself
+wins. Indexes used: `domains.name`, `domains.id`, `addresses.address`.
 """
 
 RECIPIENT_POLICIES = View(
@@ -403,6 +468,8 @@ VIEWS: tuple[View, ...] = (
     DOMAINS,
     MAILBOXES,
     ALIASES,
+    ALIAS_DOMAINS,
+    CATCHALL,
     LOGINS,
     APP_PASSWORDS,
     SENDER_LOGINS,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 
 from postmeister.api.errors import DocumentMismatch, Failure, InvalidQueryParameter, describe
 from postmeister.api.hosting.media import JsonApiResponse
-from postmeister.api.hosting.render import VERSION, Body, JsonApiObject, dump
+from postmeister.api.hosting.render import BASE_PATH, VERSION, Body, JsonApiObject, dump
 from postmeister.errors import FieldProblem
 
 # Attributes a response shows but no request may set.
@@ -80,7 +80,8 @@ def _problem_source(problem: FieldProblem, request: Request) -> tuple[str, Error
     parts = _FIELD_PARTS.findall(problem.field) or [problem.field]
     head = parts[0]
     if _takes_document(request):
-        parts[0] = _ATTRIBUTE_FOR_FIELD.get(head, head)
+        if request.url.path.startswith(BASE_PATH):
+            parts[0] = _ATTRIBUTE_FOR_FIELD.get(head, head)
         label = parts[0] + problem.field.removeprefix(head)
         return label, ErrorSource(pointer=_pointer(["data", "attributes", *parts]))
     if request.method == "GET" and head in _QUERY_FOR_FIELD:

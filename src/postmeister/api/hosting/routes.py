@@ -72,7 +72,7 @@ class JsonApiRoute(AuthenticatedRoute):
             check_content_type(request.headers.get("content-type"))
 
 
-_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     status: {"model": ErrorDocument, "description": description}
     for status, description in (
         (400, "malformed document or query parameter"),
@@ -93,7 +93,7 @@ router = APIRouter(
     tags=["hosting (JSON:API)"],
     route_class=JsonApiRoute,
     default_response_class=JsonApiResponse,
-    responses=_ERRORS,
+    responses=ERRORS,
     # Documents the bearer scheme in OpenAPI; `current_actor` does the checking.
     dependencies=[Security(HTTPBearer(auto_error=False))],
 )

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from postmeister.dataplane.contract import ALIASES as ALIASES_VIEW
 from postmeister.dataplane.contract import (
+    ALIAS_DOMAIN_LOOKUP,
+    CATCHALL,
     CONTRACT_VERSION,
     DOMAINS,
     LOGINS,
@@ -22,6 +23,7 @@ from postmeister.dataplane.contract import (
     SUBADDRESS_LOOKUP,
     View,
 )
+from postmeister.dataplane.contract import ALIASES as ALIASES_VIEW
 from postmeister.dataplane.contract import MAILBOXES as MAILBOXES_VIEW
 from postmeister.dataplane.render.model import (
     Instance,
@@ -66,11 +68,24 @@ class PostfixMap:
 
 
 def _alias_query(dialect: str) -> str:
-    """Forward targets of the address, or else the mailbox it reaches by subaddressing."""
-    subaddress = SUBADDRESS_LOOKUP[dialect].format(local="'%u'", domain="'%d'", address="'%u@%d'")
-    # Only the contract's own statement is interpolated; Postfix quotes %u and %d itself.
+    """Where mail to `%u@%d` goes: its forward targets; or else the mailbox it reaches by
+    subaddressing; or else, for an alias domain, the same address at the main domain; and
+    a mailbox without targets answers with itself.
+
+    That last row changes nothing for the mailbox (Postfix stops expanding an address that
+    maps to itself) but is what makes an existing address beat the catch-all: Postfix asks
+    the catch-all key `@domain` only when the whole address found nothing in any alias map.
+    """
+    address = "'%u@%d'"
+    subaddress = SUBADDRESS_LOOKUP[dialect].format(local="'%u'", domain="'%d'", address=address)
+    alias_domain = ALIAS_DOMAIN_LOOKUP.format(local="'%u'", domain="'%d'", address=address)
+    # Only the contract's own statements are interpolated; Postfix quotes %u and %d itself.
     forwards = "SELECT target FROM dataplane_v1_aliases WHERE address = '%u@%d'"
-    return f"{forwards} UNION ALL {subaddress}"
+    itself = (
+        "SELECT s.address FROM dataplane_v1_mailboxes s WHERE s.address = '%u@%d'"
+        " AND NOT EXISTS (SELECT 1 FROM dataplane_v1_aliases t WHERE t.address = '%u@%d')"
+    )
+    return f"{forwards} UNION ALL {subaddress} UNION ALL {alias_domain} UNION ALL {itself}"
 
 
 MAPS: tuple[PostfixMap, ...] = (
@@ -95,8 +110,20 @@ MAPS: tuple[PostfixMap, ...] = (
         query=_alias_query("sqlite"),
         dialect_query={"postgresql": _alias_query("postgresql")},
         why=(
-            "forwards, mailboxes that keep a copy and forward (one row per recipient), and "
-            "local+anything of a mailbox with subaddress_extension"
+            "forwards, mailboxes that keep a copy and forward (one row per recipient), "
+            "local+anything of a mailbox with subaddress_extension, addresses of alias "
+            "domains, and every mailbox itself (so that it beats the catch-all)"
+        ),
+    ),
+    PostfixMap(
+        stem="virtual-catchall",
+        parameter="virtual_alias_maps",
+        view=CATCHALL,
+        # Only the `@domain` key: '%s' is the whole key, so a full address never matches.
+        query="SELECT target FROM dataplane_v1_catchall WHERE domain = '%d' AND '%s' = '@%d'",
+        why=(
+            "catch-all: unknown local parts of a domain (and of its alias domains) go to its "
+            "catch-all targets; asked by Postfix only after every full-address lookup failed"
         ),
     ),
     PostfixMap(
@@ -161,11 +188,15 @@ def _pgsql_connection(database: PostgresDatabase) -> list[str]:
 
 def main_cf_fragment(site: Site) -> str:
     """The main.cf settings that wire Postfix to the contract (append, or `postconf -e`)."""
-    refs = {m.parameter: map_reference(site, m) for m in MAPS}
+    # A parameter may have several maps (virtual_alias_maps: addresses, then the catch-all),
+    # searched in this order.
+    refs: dict[str, list[str]] = {}
+    for m in MAPS:
+        refs.setdefault(m.parameter, []).append(map_reference(site, m))
     lines = [HEADER]
     lines.append("# Which domains and addresses exist, and where their mail goes.\n")
-    for m in MAPS:
-        lines.append(f"{m.parameter} = {refs[m.parameter]}\n")
+    for parameter, references in refs.items():
+        lines.append(f"{parameter} = {', '.join(references)}\n")
     lines.append(f"virtual_transport = lmtp:inet:{site.lmtp}\n")
     lines.append(
         "proxy_read_maps = $virtual_mailbox_domains $virtual_mailbox_maps $virtual_alias_maps"

@@ -1,22 +1,48 @@
-"""Customers (tenants) and their packages."""
+"""Customers (tenants) and their packages.
+
+Only admins see customers: to anyone else every customer, its own included, is `NotFound`
+(a customer's token learns nothing about which customers exist). The CLI acts as
+`Actor.system()`, an admin.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from postmeister.errors import AlreadyExists, InvalidInput, NotFound
-from postmeister.models import Customer, Package
+from postmeister.domain.access import Actor
+from postmeister.domain.paging import Page, keyset_page
+from postmeister.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from postmeister.models import Address, Customer, Domain, MailboxUsage, Package
 
 DEFAULT_PACKAGE = "default"
+MAX_NAME = 200
+
+
+def _clean_name(name: str) -> str:
+    clean = name.strip()
+    if not clean or len(clean) > MAX_NAME or "\x00" in clean:
+        raise InvalidInput.single(
+            "name", f"a customer name of 1 to {MAX_NAME} characters is required", "length"
+        )
+    return clean
+
+
+def _check_unique(session: Session, name: str, *, but: int | None = None) -> None:
+    statement = select(Customer.id).where(Customer.name == name)
+    if but is not None:
+        statement = statement.where(Customer.id != but)
+    if session.scalar(statement) is not None:
+        raise AlreadyExists("customer", name)
 
 
 def create_customer(session: Session, *, name: str) -> Customer:
-    clean = name.strip()
-    if not clean or len(clean) > 200:
-        raise InvalidInput.single("name", "a customer name of 1 to 200 characters is required")
-    if session.scalar(select(Customer.id).where(Customer.name == clean)) is not None:
-        raise AlreadyExists("customer", clean)
+    """A new customer with its default package (for the CLI and internal callers)."""
+    clean = _clean_name(name)
+    _check_unique(session, clean)
     customer = Customer(name=clean)
     session.add(customer)
     session.flush()
@@ -30,6 +56,112 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound("customer", str(customer_id))
     return customer
+
+
+# ---------------------------------------------------------------------------- as an actor
+
+
+def _require_admin(actor: Actor, key: str) -> None:
+    """Customers do not see customers at all: the same `NotFound` as a missing one."""
+    if not actor.is_admin:
+        raise NotFound("customer", key)
+
+
+def register_customer(session: Session, actor: Actor, *, name: str) -> Customer:
+    _require_admin(actor, name)
+    actor.require_write()
+    return create_customer(session, name=name)
+
+
+def find_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
+    _require_admin(actor, str(customer_id))
+    return get_customer(session, customer_id)
+
+
+def list_customer_page(
+    session: Session,
+    actor: Actor,
+    *,
+    size: int,
+    after: int | None = None,
+    before: int | None = None,
+    suspended: bool | None = None,
+) -> Page[Customer]:
+    _require_admin(actor, "*")
+    statement = select(Customer)
+    if suspended is not None:
+        statement = statement.where(
+            Customer.suspended_at.is_not(None) if suspended else Customer.suspended_at.is_(None)
+        )
+    return keyset_page(session, statement, Customer.id, size=size, after=after, before=before)
+
+
+@dataclass(frozen=True)
+class CustomerChanges:
+    """Only what is given changes (None: leave as it is)."""
+
+    name: str | None = None
+    suspended: bool | None = None
+
+
+def update_customer(
+    session: Session,
+    actor: Actor,
+    customer: Customer,
+    changes: CustomerChanges,
+    *,
+    now: dt.datetime | None = None,
+) -> Customer:
+    """Rename and/or suspend or unsuspend. Suspending an already suspended customer keeps
+    the time it was first suspended."""
+    _require_admin(actor, str(customer.id))
+    actor.require_write()
+    if changes.name is not None:
+        clean = _clean_name(changes.name)
+        _check_unique(session, clean, but=customer.id)
+        customer.name = clean
+    if changes.suspended is True and customer.suspended_at is None:
+        customer.suspended_at = now or dt.datetime.now(dt.UTC)
+    elif changes.suspended is False:
+        customer.suspended_at = None
+    session.flush()
+    return customer
+
+
+def delete_customer(
+    session: Session, actor: Actor, customer: Customer, *, cascade: bool = False
+) -> None:
+    """Delete a customer with its packages, tokens and sync sources. Refused (`Conflict`)
+    while it has domains, unless `cascade`: then its domains and every address on them go
+    too (the database's ON DELETE CASCADE), with their mail servers' usage rows."""
+    _require_admin(actor, str(customer.id))
+    actor.require_write()
+    domains = session.scalar(select(func.count(Domain.id)).where(Domain.customer_id == customer.id))
+    if domains and not cascade:
+        raise Conflict(
+            f"customer {customer.id} still has {domains} domain(s); delete them first "
+            "or pass cascade=true"
+        )
+    own_addresses = (
+        select(Address.address)
+        .join(Domain, Domain.id == Address.domain_id)
+        .where(Domain.customer_id == customer.id)
+    )
+    session.execute(
+        delete(MailboxUsage).where(MailboxUsage.username.in_(own_addresses)),
+        execution_options={"synchronize_session": False},
+    )
+    # A bulk delete: the foreign keys' ON DELETE CASCADE removes everything that hangs on
+    # the customer in one statement (the ORM would try to detach the packages instead).
+    session.flush()
+    session.execute(
+        delete(Customer).where(Customer.id == customer.id),
+        execution_options={"synchronize_session": False},
+    )
+    session.expunge_all()
+
+
+# ---------------------------------------------------------------------------- packages
 
 
 def default_package(session: Session, customer_id: int) -> Package:
