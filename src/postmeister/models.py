@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -227,6 +228,8 @@ class AppPassword(Timestamped, Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_used_ip: Mapped[str | None] = mapped_column(String(64))
 
+    address: Mapped[Address] = relationship(viewonly=True)
+
 
 class Autoresponder(Base):
     """Vacation reply of a mailbox; `active` is switched by the scheduler on the dates."""
@@ -351,4 +354,36 @@ class JobLock(Base):
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
+class AuditEvent(Base):
+    """One change, written in the transaction of the change itself (`domain.audit`).
+
+    No foreign keys: the trail outlives what it describes (a deleted customer's events stay
+    until retention removes them). `customer_id` and `domain_id` decide who may read it.
+    `changes` maps each field to `[before, after]`; secrets are never stored, only the
+    fact that one changed (`"[redacted]"`).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    domain_id: Mapped[int | None] = mapped_column(Integer)
+    # token | cli | sync | scheduler | system
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str | None] = mapped_column(String(100))
+    actor_label: Mapped[str | None] = mapped_column(String(200))
+    resource: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str] = mapped_column(String(100))
+    # What a person recognises: the address, the domain name, the customer's name.
+    resource_name: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    changes: Mapped[dict[str, list[object]]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+
+
 Index("ix_addresses_domain_address", Address.domain_id, Address.address)
+Index("ix_audit_events_customer", AuditEvent.customer_id, AuditEvent.id)
+Index("ix_audit_events_resource", AuditEvent.resource, AuditEvent.resource_id)

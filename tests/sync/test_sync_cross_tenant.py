@@ -51,9 +51,11 @@ def takeover() -> dict[str, Any]:
 
 
 def sync_state(sessions: sessionmaker[Session]) -> dict[str, Any]:
-    """The whole database except the runs sync records even for a rejected document."""
+    """The whole database except the runs sync records even for a rejected document (and
+    their audit events)."""
     state = snapshot(sessions)
     state.pop("sync_runs")
+    state.pop("audit_events")
     return state
 
 

@@ -42,7 +42,10 @@ class Observe:
             (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-request-id"),
             None,
         )
-        request_context, token = context.begin(context.request_id_from(header))
+        client = scope.get("client")
+        request_context, token = context.begin(
+            context.request_id_from(header), client_address=client[0] if client else None
+        )
         started = time.perf_counter()
         status = 500
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory, unit_of_work
 from postmeister.errors import DomainError, InvalidInput
+from postmeister.ops import context
 from postmeister.store import create_data_dir, migrate
 
 
@@ -31,11 +34,19 @@ def prepare(settings: Settings) -> None:
 
 @contextmanager
 def session_for(settings: Settings) -> Iterator[Session]:
-    """One transaction for one command; domain errors become a clear message and exit 1."""
+    """One transaction for one command; domain errors become a clear message and exit 1.
+
+    What the command changes is the CLI's in the audit trail: the operating-system user
+    and the command line's verbs (never its arguments: they may hold a password)."""
     prepare(settings)
     engine = make_engine(settings.resolved_database_url)
+    click_context = click.get_current_context(silent=True)
+    command = click_context.command_path if click_context is not None else "postmeister"
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with (
+            context.acting("cli", origin_id=_os_user(), label=command),
+            unit_of_work(make_session_factory(engine)) as session,
+        ):
             yield session
     except DomainError as exc:
         details = ""
@@ -44,6 +55,13 @@ def session_for(settings: Settings) -> Iterator[Session]:
         raise click.ClickException(f"{exc.message}{details}" if details else str(exc)) from exc
     finally:
         engine.dispose()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (containers)
+        return f"uid {os.getuid()}"
 
 
 def print_json(obj: Any) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 
 from postmeister.errors import PermissionDenied
-from postmeister.models import Domain
+from postmeister.models import AuditEvent, Domain
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,16 @@ def hosted_elsewhere(customer_id: int, names: Collection[str]) -> Select[str]:
     """
     own = visible_domains(Actor.for_customer(customer_id)).with_only_columns(Domain.id)
     return select(Domain.name).where(Domain.name.in_(list(names)), Domain.id.not_in(own))
+
+
+def visible_audit_events(actor: Actor) -> Select[AuditEvent]:
+    """The audit events this actor may read: an admin all of them, a customer those of its
+    own objects (`customer_id`), a domain-limited token only those about its domains."""
+    statement = select(AuditEvent)
+    if not actor.is_admin:
+        statement = statement.where(AuditEvent.customer_id == actor.customer_id)
+    if actor.domain_ids is not None:
+        if not actor.domain_ids:
+            return statement.where(false())
+        statement = statement.where(AuditEvent.domain_id.in_(actor.domain_ids))
+    return statement

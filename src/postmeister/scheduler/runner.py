@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from postmeister.config import Settings
 from postmeister.db import unit_of_work
 from postmeister.models import JobLock
-from postmeister.ops import metrics
+from postmeister.ops import context, metrics
 from postmeister.scheduler.clock import Calendar
 from postmeister.scheduler.jobs import JOBS, Job, JobContext
 
@@ -94,6 +94,10 @@ class Scheduler:
         return outcomes
 
     def _run(self, job: Job, *, force: bool) -> Outcome:
+        with context.acting("scheduler", origin_id=job.name, label=job.description):
+            return self._run_as_job(job, force=force)
+
+    def _run_as_job(self, job: Job, *, force: bool) -> Outcome:
         try:
             with unit_of_work(self.sessions) as session:
                 if not _locked(session, job.name):

@@ -8,11 +8,14 @@ document's JSON pointers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses import bulk
 from postmeister.domain.addresses.bulk import Progress, load_current
+from postmeister.domain.addresses.schemas import CurrentAddress
 from postmeister.errors import ProblemList
 from postmeister.models import Domain
 from postmeister.sync.document import SyncDocument
@@ -83,6 +86,16 @@ def apply_plan(
     *,
     quota_bytes: int | None,
     progress: Progress | None = None,
+    current: Mapping[str, CurrentAddress] | None = None,
 ) -> None:
-    """Write the plan: deletes, then updates, then creates (the plan's order)."""
-    bulk.write(session, actor, plan.changes, domains, quota_bytes=quota_bytes, progress=progress)
+    """Write the plan: deletes, then updates, then creates (the plan's order); `current`
+    (the addresses the plan was made from) gives the audit events their "before"."""
+    bulk.write(
+        session,
+        actor,
+        plan.changes,
+        domains,
+        quota_bytes=quota_bytes,
+        progress=progress,
+        current=current,
+    )

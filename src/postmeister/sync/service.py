@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,15 +28,20 @@ from postmeister.config import SyncSettings
 from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses.service import DEFAULT_MAX_QUOTA_BYTES, quota_limit_for
+from postmeister.domain.audit import service as audit
 from postmeister.domain.sync_sources.service import poll_interval
 from postmeister.errors import InvalidInput
 from postmeister.models import Domain, SyncRun, SyncSource
+from postmeister.ops import context
 from postmeister.sync.apply import Progress, apply_plan, check_plan, load_current, resolve_domains
 from postmeister.sync.document import parse_document
 from postmeister.sync.fetch import FetchFailed, fetch_document
 from postmeister.sync.plan import Plan, make_plan
 
 Result = Literal["applied", "unchanged", "planned", "held", "rejected", "failed"]
+# The runs that the audit trail records (an unchanged poll every few minutes is no news;
+# the changes of an applied run are recorded one address at a time besides).
+RECORDED_RESULTS: Final = frozenset({"applied", "held", "rejected", "failed"})
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,7 @@ def sync_document(
         domains,
         quota_bytes=quota_bytes,
         progress=progress,
+        current=current,
     )
     return SyncOutcome("applied", plan, deletion_share=share)
 
@@ -153,6 +159,22 @@ def record_run(
     )
     session.add(run)
     session.flush()
+    if run.result in RECORDED_RESULTS:
+        audit.record(
+            session,
+            resource="sync_run",
+            resource_id=run.id,
+            action=run.result,
+            customer_id=customer_id,
+            name=f"sync source {source_id}" if source_id is not None else "sync document",
+            after={
+                "source_id": source_id,
+                "created": run.created,
+                "updated": run.updated,
+                "deleted": run.deleted,
+                "errors": outcome.errors or None,
+            },
+        )
     return run
 
 
@@ -175,19 +197,21 @@ def run_source(
     with the other sources due in the same tick.
     """
     started = now or dt.datetime.now(dt.UTC)
-    try:
-        return _poll(
-            sessions,
-            source_id,
-            settings=settings,
-            max_quota_bytes=max_quota_bytes,
-            started=started,
-        )
-    except Exception as exc:
-        log.exception("sync source %s failed", source_id)
-        outcome = SyncOutcome("failed", errors=[_internal_error(exc)])
-        _record_failure(sessions, source_id, outcome, started, settings)
-        return outcome
+    # Its changes are the source's in the audit trail, whoever asked for the poll.
+    with context.acting("sync", origin_id=str(source_id), label=f"sync source {source_id}"):
+        try:
+            return _poll(
+                sessions,
+                source_id,
+                settings=settings,
+                max_quota_bytes=max_quota_bytes,
+                started=started,
+            )
+        except Exception as exc:
+            log.exception("sync source %s failed", source_id)
+            outcome = SyncOutcome("failed", errors=[_internal_error(exc)])
+            _record_failure(sessions, source_id, outcome, started, settings)
+            return outcome
 
 
 def _poll(

@@ -31,6 +31,7 @@ from postmeister.domain.addresses import rules
 from postmeister.domain.addresses.limits import load_limits, load_usage
 from postmeister.domain.addresses.rules import PackageLimits, PackageUsage
 from postmeister.domain.addresses.schemas import Change, CurrentAddress
+from postmeister.domain.audit import service as audit
 from postmeister.errors import FieldProblem
 from postmeister.models import (
     Address,
@@ -222,8 +223,11 @@ def write(
     *,
     quota_bytes: int | None,
     progress: Progress | None = None,
+    current: Mapping[str, CurrentAddress] | None = None,
 ) -> None:
-    """Write the changes: deletes, then updates, then creates (so a change of kind works).
+    """Write the changes: deletes, then updates, then creates (so a change of kind works),
+    with one audit event per change (`current`: the addresses as they were, for the events'
+    "before").
 
     `domains` are the rows from `resolve_domains`; `quota_bytes` is the largest quota the
     caller may give (`service.quota_limit_for`): each new mailbox gets the quota a mailbox
@@ -234,11 +238,77 @@ def write(
     for change in changes:
         by_action[change.action].append(change)
     scope = _scope(actor)
-    _delete(session, by_action["delete"], scope, progress)
-    _update(session, by_action["update"], scope, now, progress)
+    ids = _delete(session, by_action["delete"], scope, progress)
+    ids.update(_update(session, by_action["update"], scope, now, progress))
     quotas = new_mailbox_quotas(session, domains, quota_bytes) if by_action["create"] else {}
-    _create(session, by_action["create"], domains, quotas, now, progress)
+    created = _create(session, by_action["create"], domains, quotas, now, progress)
     session.flush()
+    _record(session, changes, current or {}, domains, {**ids, **created}, quotas, now)
+
+
+# The audit trail's words for the bulk writer's actions (the services' words).
+_PAST: Final = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+def _shown(
+    state: Change | CurrentAddress, *, quota: int | None = None, new: bool = False
+) -> dict[str, Any]:
+    """The fields of `snapshots.address` that the bulk writer reads or writes."""
+    if state.kind == "forward":
+        return {"address": state.address, "kind": "forward", "forward_to": list(state.targets)}
+    shown: dict[str, Any] = {
+        "address": state.address,
+        "kind": "mailbox",
+        "password": state.password_hash,
+        "subaddress_extension": state.subaddress_extension,
+    }
+    if state.sender_patterns is not None:
+        shown["spoofing_whitelist"] = list(state.sender_patterns)
+    if new:
+        shown.update(antispam="reject", quota_bytes=quota, submission_disabled=False)
+    return shown
+
+
+def _record(
+    session: Session,
+    changes: Sequence[Change],
+    current: Mapping[str, CurrentAddress],
+    domains: Mapping[str, Domain],
+    ids: Mapping[str, int],
+    quotas: Mapping[str, int | None],
+    now: dt.datetime,
+) -> None:
+    """One audit event per change, in the same transaction, in one executemany."""
+    who = audit.actor_fields(session)
+    events = []
+    for change in changes:
+        if change.address not in ids:
+            continue  # a delete of a row that was already gone: nothing happened
+        have = current.get(change.address)
+        before = _shown(have) if have is not None and change.action != "create" else None
+        if change.action == "update" and before is not None and change.sender_patterns is None:
+            before.pop("spoofing_whitelist", None)  # left as it was: not compared
+        after = None
+        if change.action != "delete":
+            new = change.action == "create"
+            after = _shown(change, quota=quotas.get(change.domain), new=new)
+        domain = domains.get(change.domain)
+        events.append(
+            audit.event(
+                session,
+                resource="address",
+                resource_id=ids[change.address],
+                action=_PAST[change.action],
+                customer_id=domain.customer_id if domain is not None else None,
+                domain_id=domain.id if domain is not None else None,
+                name=change.address,
+                before=before,
+                after=after,
+                when=now,
+                actor=who,
+            )
+        )
+    audit.record_many(session, [e for e in events if e.action != "updated" or e.changes])
 
 
 def _ids_of(session: Session, addresses: Sequence[str], scope: Any) -> dict[str, int]:
@@ -250,15 +320,21 @@ def _ids_of(session: Session, addresses: Sequence[str], scope: Any) -> dict[str,
     }
 
 
-def _delete(session: Session, changes: list[Change], scope: Any, progress: Progress | None) -> None:
+def _delete(
+    session: Session, changes: list[Change], scope: Any, progress: Progress | None
+) -> dict[str, int]:
+    """Delete; the ids of the addresses that were deleted."""
+    gone: dict[str, int] = {}
     for chunk in _chunks([c.address for c in changes]):
         # ON DELETE CASCADE removes targets, permissions, app passwords, autoresponders.
-        deleted = list(
-            session.scalars(
-                delete(Address).where(Address.address.in_(chunk), scope).returning(Address.address),
-                execution_options=_UNSYNCED,
-            )
-        )
+        rows = session.execute(
+            delete(Address)
+            .where(Address.address.in_(chunk), scope)
+            .returning(Address.id, Address.address),
+            execution_options=_UNSYNCED,
+        ).all()
+        gone.update((row.address, row.id) for row in rows)
+        deleted = [row.address for row in rows]
         if deleted:
             session.execute(
                 delete(MailboxUsage).where(MailboxUsage.username.in_(deleted)),
@@ -266,6 +342,7 @@ def _delete(session: Session, changes: list[Change], scope: Any, progress: Progr
             )
         if progress:
             progress(len(chunk))
+    return gone
 
 
 def _update(
@@ -274,9 +351,12 @@ def _update(
     scope: Any,
     now: dt.datetime,
     progress: Progress | None,
-) -> None:
+) -> dict[str, int]:
+    """Update; the ids of the addresses updated."""
+    updated: dict[str, int] = {}
     for chunk in _chunks(changes):
         ids = _ids_of(session, [c.address for c in chunk], scope)
+        updated.update(ids)
         mailboxes = [c for c in chunk if c.kind == "mailbox"]
         if mailboxes:
             table = Address.__table__
@@ -321,6 +401,7 @@ def _update(
             _insert_targets(session, [(ids[c.address], c.targets) for c in forwards])
         if progress:
             progress(len(chunk))
+    return updated
 
 
 def _create(
@@ -330,7 +411,9 @@ def _create(
     quotas: Mapping[str, int | None],
     now: dt.datetime,
     progress: Progress | None,
-) -> None:
+) -> dict[str, int]:
+    """Create; the ids of the new addresses."""
+    created: dict[str, int] = {}
     for chunk in _chunks(changes):
         rows: list[dict[str, Any]] = [
             {
@@ -356,12 +439,14 @@ def _create(
             rows,
         )
         ids = {row.address: row.id for row in inserted}
+        created.update(ids)
         forwards = [c for c in chunk if c.kind == "forward"]
         if forwards:
             _insert_targets(session, [(ids[c.address], c.targets) for c in forwards])
         _insert_whitelists(session, [(ids[c.address], c) for c in chunk if c.kind == "mailbox"])
         if progress:
             progress(len(chunk))
+    return created
 
 
 def _insert_whitelists(session: Session, items: list[tuple[int, Change]]) -> None:

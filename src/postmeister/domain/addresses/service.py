@@ -58,6 +58,8 @@ from postmeister.domain.addresses.syntax import (
     parse_local_part,
     parse_sender_patterns,
 )
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.autoresponders.schedule import (
     DateEdit,
     ScheduleEdit,
@@ -251,6 +253,7 @@ def create_address(
         # Lost a race with a concurrent create of the same address.
         raise AddressExists(own.address) from exc
     session.refresh(address)
+    audit.changed(session, snapshots.ADDRESS, address, "created")
     return Created(address=address, generated_password=generated)
 
 
@@ -349,6 +352,7 @@ def update_address(
         )
         _check_package(session, address.domain, package, delta, field="quota")
 
+    before = snapshots.address(address)
     if changes.antispam is not UNSET:
         address.antispam = changes.antispam
     if changes.description is not UNSET:
@@ -373,6 +377,7 @@ def update_address(
         _apply_autoresponder(address, responder_changes, today)
     address.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
+    audit.changed(session, snapshots.ADDRESS, address, "updated", before=before)
     return address
 
 
@@ -474,6 +479,8 @@ def delete_address(
     session: Session, actor: Actor, address: Address, *, via_sync: bool = False
 ) -> None:
     _require_writable(actor, address.domain, via_sync=via_sync)
+    before = snapshots.address(address)
     session.execute(delete(MailboxUsage).where(MailboxUsage.username == address.address))
     session.delete(address)
     session.flush()
+    audit.changed(session, snapshots.ADDRESS, address, "deleted", before=before, gone=True)

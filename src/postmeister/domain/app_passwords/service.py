@@ -28,6 +28,8 @@ from postmeister.domain.addresses import rules
 from postmeister.domain.addresses.limits import app_password_count, load_limits
 from postmeister.domain.addresses.rules import PackageLimits
 from postmeister.domain.addresses.service import check_text
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.errors import Conflict, FieldProblem, InvalidInput, LimitReached, NotFound
 from postmeister.models import Address, AppPassword
 
@@ -108,6 +110,7 @@ def create_app_password(
     except IntegrityError as exc:  # pragma: no cover - a 139-bit collision
         raise Conflict("could not store the new application password; try again") from exc
     session.refresh(app_password)
+    audit.changed(session, snapshots.APP_PASSWORD, app_password, "created")
     return IssuedAppPassword(app_password=app_password, secret=secret)
 
 
@@ -137,5 +140,10 @@ def delete_app_password(
 ) -> None:
     """Revoke one application password of a visible address."""
     actor.require_write()
-    session.delete(get_app_password(session, address, app_password_id))
+    app_password = get_app_password(session, address, app_password_id)
+    before = snapshots.app_password(app_password)
+    session.delete(app_password)
     session.flush()
+    audit.changed(
+        session, snapshots.APP_PASSWORD, app_password, "revoked", before=before, gone=True
+    )

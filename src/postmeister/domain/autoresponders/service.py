@@ -10,8 +10,10 @@ import datetime as dt
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.autoresponders.schedule import Schedule
-from postmeister.models import Autoresponder
+from postmeister.models import Address, Autoresponder
 
 # What a mailbox without an autoresponder row shows: no text, off, no dates.
 NO_AUTORESPONDER = Schedule(active=False)
@@ -48,6 +50,9 @@ def settle_due(session: Session, *, today: dt.date) -> int:
         .order_by(Autoresponder.address_id)
     ).all()
     for responder in due:
+        address = session.get_one(Address, responder.address_id)
+        before = snapshots.address(address)
         store_schedule(responder, schedule_of(responder).settled(today))
+        audit.changed(session, snapshots.ADDRESS, address, "updated", before=before)
     session.flush()
     return len(due)

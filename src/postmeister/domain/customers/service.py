@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.paging import Page, keyset_page
 from postmeister.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from postmeister.models import Address, Customer, Domain, MailboxUsage, Package
@@ -48,11 +51,16 @@ def create_customer(session: Session, *, name: str) -> Customer:
     session.flush()
     session.add(Package(customer_id=customer.id, name=DEFAULT_PACKAGE))
     session.flush()
+    audit.changed(session, snapshots.CUSTOMER, customer, "created")
     return customer
 
 
+MAX_ID: Final = 2**31 - 1  # the id column is a 32-bit integer on every database
+
+
 def get_customer(session: Session, customer_id: int) -> Customer:
-    customer = session.get(Customer, customer_id)
+    # An id no column can hold names no customer (and must not reach the driver).
+    customer = session.get(Customer, customer_id) if 1 <= customer_id <= MAX_ID else None
     if customer is None:
         raise NotFound("customer", str(customer_id))
     return customer
@@ -116,6 +124,7 @@ def update_customer(
     the time it was first suspended."""
     _require_admin(actor, str(customer.id))
     actor.require_write()
+    before = snapshots.customer(customer)
     if changes.name is not None:
         clean = _clean_name(changes.name)
         _check_unique(session, clean, but=customer.id)
@@ -125,6 +134,7 @@ def update_customer(
     elif changes.suspended is False:
         customer.suspended_at = None
     session.flush()
+    audit.changed(session, snapshots.CUSTOMER, customer, "updated", before=before)
     return customer
 
 
@@ -151,6 +161,9 @@ def delete_customer(
         delete(MailboxUsage).where(MailboxUsage.username.in_(own_addresses)),
         execution_options={"synchronize_session": False},
     )
+    # One event for the customer and what went with it (the cascade writes none of its own).
+    gone = {**snapshots.customer(customer), "domains": domains or 0}
+    audit.changed(session, snapshots.CUSTOMER, customer, "deleted", before=gone, gone=True)
     # A bulk delete: the foreign keys' ON DELETE CASCADE removes everything that hangs on
     # the customer in one statement (the ORM would try to detach the packages instead).
     session.flush()

@@ -9,7 +9,7 @@ missing one. Services flush; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import BigInteger, Select, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, selectinload
 from postmeister.domain.access import Actor, visible_domains
 from postmeister.domain.addresses.schemas import UNSET, Maybe
 from postmeister.domain.addresses.syntax import normalise_domain
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import default_package, get_customer, get_package
 from postmeister.domain.domains import rules
 from postmeister.domain.domains.rules import (
@@ -94,6 +96,7 @@ def add_domain(
         session.flush()
     except IntegrityError as exc:
         raise AlreadyExists("domain", alabel) from exc
+    audit.changed(session, snapshots.DOMAIN, domain, "created")
     return domain
 
 
@@ -321,6 +324,8 @@ def update_domain(session: Session, actor: Actor, domain: Domain, changes: Domai
     if moving and (main is not None or domain.aliases):
         raise AliasDomainsStayWithTheirCustomer(domain.display_name)
 
+    before = snapshots.domain(domain)
+    old_customer = domain.customer_id
     if moving:
         domain.customer_id = customer_id
         domain.sync_source_id = None
@@ -333,6 +338,10 @@ def update_domain(session: Session, actor: Actor, domain: Domain, changes: Domai
             CatchallTarget(position=i, target=t) for i, t in enumerate(targets)
         ]
     session.flush()
+    moved = audit.changed(session, snapshots.DOMAIN, domain, "updated", before=before)
+    if moving and moved is not None:
+        # The customer it left sees that it went, in its own trail.
+        audit.record_many(session, [replace(moved, customer_id=old_customer, domain_id=None)])
 
 
 def delete_domain(session: Session, actor: Actor, domain: Domain, *, cascade: bool) -> None:
@@ -348,10 +357,15 @@ def delete_domain(session: Session, actor: Actor, domain: Domain, *, cascade: bo
     )
     if (addresses or domain.aliases) and not cascade:
         raise DomainHasAddresses(domain.display_name, addresses, len(domain.aliases))
+    gone = {**snapshots.domain(domain), "addresses": addresses}
     names = select(Address.address).where(Address.domain_id.in_(doomed))
     session.execute(delete(MailboxUsage).where(MailboxUsage.username.in_(names)))
     session.execute(delete(Address).where(Address.domain_id.in_(doomed)))
     for alias in list(domain.aliases):
+        alias_before = snapshots.domain(alias)
         session.delete(alias)
+        audit.changed(session, snapshots.DOMAIN, alias, "deleted", before=alias_before, gone=True)
     session.delete(domain)
     session.flush()
+    # One event for the domain and its addresses (the cascade writes none of its own).
+    audit.changed(session, snapshots.DOMAIN, domain, "deleted", before=gone, gone=True)

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from postmeister.domain.access import Actor, visible_domains
 from postmeister.domain.addresses.limits import load_usage
 from postmeister.domain.addresses.rules import PackageUsage as CountedUsage
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import get_customer
 from postmeister.domain.paging import Page, keyset_page
 from postmeister.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ProblemList
@@ -105,6 +107,7 @@ def create_package(session: Session, actor: Actor, new: NewPackage) -> Package:
     package = Package(customer_id=new.customer_id, name=name, **new.limits)
     session.add(package)
     session.flush()
+    audit.changed(session, snapshots.PACKAGE, package, "created")
     return package
 
 
@@ -139,6 +142,7 @@ def update_package(
     problems = ProblemList()
     _check(problems, name=changes.name, limits=changes.limits)
     problems.raise_if_any()
+    before = snapshots.package(package)
     if changes.name is not None:
         name = changes.name.strip()
         _check_unique(session, package.customer_id, name, but=package.id)
@@ -146,6 +150,7 @@ def update_package(
     for limit, value in changes.limits.items():
         setattr(package, limit, value)
     session.flush()
+    audit.changed(session, snapshots.PACKAGE, package, "updated", before=before)
     return package
 
 
@@ -155,8 +160,10 @@ def delete_package(session: Session, actor: Actor, package: Package) -> None:
     domains = session.scalar(select(func.count(Domain.id)).where(Domain.package_id == package.id))
     if domains:
         raise Conflict(f"package {package.id} still holds {domains} domain(s); move or delete them")
+    before = snapshots.package(package)
     session.delete(package)
     session.flush()
+    audit.changed(session, snapshots.PACKAGE, package, "deleted", before=before, gone=True)
 
 
 # ---------------------------------------------------------------------------- usage

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from postmeister.config import SyncSettings
 from postmeister.domain.access import Actor
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import get_customer
 from postmeister.errors import Conflict, InvalidInput, NotFound, ProblemList
 from postmeister.models import Domain, SyncRun, SyncSource
@@ -96,6 +98,7 @@ def create_source(
     source = SyncSource(customer_id=owner, url=url, interval_seconds=interval)
     session.add(source)
     session.flush()
+    audit.changed(session, snapshots.SYNC_SOURCE, source, "created")
     return source
 
 
@@ -118,8 +121,10 @@ def get_source(session: Session, actor: Actor, source_id: int) -> SyncSource:
 def delete_source(session: Session, actor: Actor, source: SyncSource) -> None:
     """Its domains become API-managed again; their addresses stay as they are."""
     actor.require_write()
+    before = snapshots.sync_source(source)
     session.delete(source)
     session.flush()
+    audit.changed(session, snapshots.SYNC_SOURCE, source, "deleted", before=before, gone=True)
 
 
 def confirm_held_document(
@@ -129,9 +134,11 @@ def confirm_held_document(
     actor.require_write()
     if source.pending_document_sha256 is None:
         raise Conflict(f"sync source {source.id} has no document waiting for confirmation")
+    before = snapshots.sync_source(source)
     source.confirmed_document_sha256 = source.pending_document_sha256
     source.next_run_at = now or dt.datetime.now(dt.UTC)
     session.flush()
+    audit.changed(session, snapshots.SYNC_SOURCE, source, "confirmed", before=before)
     return source
 
 

@@ -25,6 +25,8 @@ from sqlalchemy import Select, and_, exists, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
+from postmeister.domain.audit import service as audit
+from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import get_customer
 from postmeister.domain.domains.service import get_domain
 from postmeister.domain.paging import Page, keyset_page
@@ -101,6 +103,7 @@ def create_token(
     )
     session.add(token)
     session.flush()
+    audit.changed(session, snapshots.API_TOKEN, token, "created")
     return IssuedToken(token=token, secret=secret)
 
 
@@ -268,8 +271,10 @@ def revoke_token(
     changes nothing."""
     actor.require_write()
     if token.revoked_at is None:
+        before = snapshots.api_token(token)
         token.revoked_at = now or dt.datetime.now(dt.UTC)
         session.flush()
+        audit.changed(session, snapshots.API_TOKEN, token, "revoked", before=before)
     return token
 
 

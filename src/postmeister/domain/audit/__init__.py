@@ -1,0 +1,1 @@
+"""The audit trail: who changed what, when, written in the transaction of the change."""
