@@ -128,6 +128,14 @@ class DataplaneSettings(BaseModel):
     tls_key_file: Path | None = None
 
 
+class AuditSettings(BaseModel):
+    """The audit trail (`GET /audit-events`, `postmeister audit`): events older than
+    `retention_days` (default 400: a year and a bit, for a yearly review) are removed by the
+    daily `audit-retention` job."""
+
+    retention_days: int = Field(default=400, ge=1, le=100 * 366)
+
+
 class LoggingSettings(BaseModel):
     """The controller's and the CLI's log: one JSON object per line (`json`, for a log
     collector) or one readable line (`human`, for a terminal); to stderr unless `file` is
@@ -153,6 +161,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @cached_property
     def resolved_database_url(self) -> str:

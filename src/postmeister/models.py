@@ -8,6 +8,7 @@ the tables directly, so the tables may change as long as the views keep their me
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -379,7 +380,7 @@ class AuditEvent(Base):
     # What a person recognises: the address, the domain name, the customer's name.
     resource_name: Mapped[str | None] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(40))
-    changes: Mapped[dict[str, list[object]]] = mapped_column(JSON, default=dict)
+    changes: Mapped[dict[str, list[Any]]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(128))
     client_address: Mapped[str | None] = mapped_column(String(64))
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from postmeister.config import Settings, SyncSettings
 from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
+from postmeister.domain.audit.rules import REDACTED
 from postmeister.domain.sync_sources.service import confirm_held_document, create_source, get_source
-from postmeister.models import Address, Domain, SyncRun
+from postmeister.models import Address, AuditEvent, Domain, SyncRun
 from postmeister.sync.document import render_document
 from postmeister.sync.export import export_customer
 from postmeister.sync.service import run_source, sync_document
@@ -342,3 +343,71 @@ def test_sources_on_private_networks_are_refused_by_default(
     assert "non-public address 127.0.0.1" in outcome.errors[0]
     assert server.requests == []  # refused before connecting
     assert mail_state(sessions) == before
+
+
+def trail(sessions: sessionmaker[Session], resource: str) -> list[AuditEvent]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.resource == resource).order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_each_synced_change_is_the_sources_in_the_audit_trail_without_hashes(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+) -> None:
+    assert run_source(sessions, source_id, settings=sync_settings).result == "applied"
+    changed = json.loads(document(**BASE))
+    changed["example.com"]["account"][0]["password"] = SHA512  # alice: new password
+    changed["example.com"]["account"].pop()  # carol goes
+    changed["example.com"]["alias"][0]["to"] = "alice@example.com"
+    publisher.publish(json.dumps(changed).encode())
+    assert run_source(sessions, source_id, settings=sync_settings).result == "applied"
+
+    events = trail(sessions, "address")
+    assert {e.actor_kind for e in events} == {"sync"}
+    assert {e.actor_id for e in events} == {str(source_id)}
+    assert len({e.request_id for e in events}) == 2  # one per run, shared by its events
+    by_change = {(e.resource_name, e.action): e.changes for e in events}
+    assert by_change["alice@example.com", "created"]["password"] == [None, REDACTED]
+    assert by_change["office@example.com", "created"]["forward_to"] == [
+        None,
+        ["alice@example.com", "bob@example.com"],
+    ]
+    assert by_change["alice@example.com", "updated"] == {"password": [REDACTED, REDACTED]}
+    assert by_change["office@example.com", "updated"] == {
+        "forward_to": [["alice@example.com", "bob@example.com"], ["alice@example.com"]]
+    }
+    assert by_change["carol@example.com", "deleted"]["kind"] == ["mailbox", None]
+    assert ("bob@example.com", "updated") not in by_change  # unchanged: no event
+    with sessions() as session:
+        ids = {a.address: a.id for a in session.scalars(select(Address))}
+    assert by_change.keys() >= {("bob@example.com", "created")}
+    alice_events = [e for e in events if e.resource_name == "alice@example.com"]
+    assert {e.resource_id for e in alice_events} == {str(ids["alice@example.com"])}
+    stored = repr([(e.changes, e.resource_name) for e in events])
+    assert MD5 not in stored and SHA512 not in stored
+
+    runs = trail(sessions, "sync_run")
+    assert [r.action for r in runs] == ["applied", "applied"]
+    assert runs[-1].changes["updated"] == [None, 2]
+    assert runs[-1].changes["deleted"] == [None, 1]
+
+
+def test_a_held_run_is_in_the_audit_trail(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    source_id: int,
+    sync_settings: SyncSettings,
+) -> None:
+    assert run_source(sessions, source_id, settings=sync_settings).result == "applied"
+    publisher.publish(document(**{"example.com": {}}))
+    assert run_source(sessions, source_id, settings=sync_settings).result == "held"
+    held = trail(sessions, "sync_run")[-1]
+    assert held.action == "held"
+    assert held.actor_kind == "sync"
+    assert "waits for an operator's confirmation" in held.changes["errors"][1][0]

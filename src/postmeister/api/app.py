@@ -11,7 +11,7 @@ from postmeister.api import dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
-from postmeister.api.hosting import customers, packages, tokens
+from postmeister.api.hosting import audit, customers, packages, tokens
 from postmeister.api.hosting.domains import router as domains_router
 from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.api.observe import Observe
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(tokens.routes)
     app.include_router(domains_router)
     app.include_router(sync_router)
+    app.include_router(audit.routes)
     app.include_router(ops.probes)
     app.include_router(ops.scrape)
     app.add_middleware(

@@ -78,7 +78,12 @@ def current_actor(request: Request) -> Actor:
             record_use(session, actor.token_id)
     request.scope[_ACTOR_KEY] = actor
     # Every later log line of the request names the token (its id, never the secret).
-    context.bind_actor(token_id=actor.token_id, customer_id=actor.customer_id, admin=actor.is_admin)
+    context.bind_actor(
+        token_id=actor.token_id,
+        customer_id=actor.customer_id,
+        admin=actor.is_admin,
+        label=checked.label,
+    )
     return actor
 
 

@@ -33,7 +33,14 @@ CONTROLLER: Final = Dialect("/", problems.respond)
 # Longest prefixes first; a request no prefix matches belongs to the controller dialect.
 DIALECTS: Final[tuple[Dialect, ...]] = tuple(
     Dialect(prefix, hosting.respond)
-    for prefix in ("/email-addresses", "/customers", "/packages", "/api-tokens", "/domains")
+    for prefix in (
+        "/email-addresses",
+        "/customers",
+        "/packages",
+        "/api-tokens",
+        "/domains",
+        "/audit-events",
+    )
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from postmeister.api.hosting import domains as domain_api
+from postmeister.cli.audit import audit
 from postmeister.cli.backup import backup, restore
 from postmeister.cli.common import prepare, print_json, session_for, settings_for
 from postmeister.cli.dataplane import dataplane
@@ -261,6 +262,7 @@ def token_create(
 
 
 register(customer, token, main)
+main.add_command(audit)
 main.add_command(sync)
 main.add_command(dataplane)
 main.add_command(export)

@@ -1,6 +1,7 @@
 """Who is asking: the actor behind a request, and the one place where tenant scoping lives.
 
-Every query for customer data goes through `visible_domains()`; an object outside the
+Every query for customer data goes through `visible_domains()` (or the statement of its
+kind below: packages, tokens, sync sources, audit events); an object outside the
 actor's scope is indistinguishable from a missing one (the services raise `NotFound`).
 The API services, the sync bulk writer and the spoofing-whitelist rule all ask here, so a
 second, drifting copy of "which domains are this customer's" cannot exist.
@@ -11,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, and_, exists, false, not_, select
 
 from postmeister.errors import PermissionDenied
-from postmeister.models import AuditEvent, Domain
+from postmeister.models import ApiToken, ApiTokenDomain, AuditEvent, Domain, Package, SyncSource
 
 
 @dataclass(frozen=True)
@@ -72,4 +73,41 @@ def visible_audit_events(actor: Actor) -> Select[AuditEvent]:
         if not actor.domain_ids:
             return statement.where(false())
         statement = statement.where(AuditEvent.domain_id.in_(actor.domain_ids))
+    return statement
+
+
+def visible_packages(actor: Actor) -> Select[Package]:
+    """The packages this actor may see; callers add their own conditions."""
+    statement = select(Package)
+    if not actor.is_admin:
+        statement = statement.where(Package.customer_id == actor.customer_id)
+    if actor.domain_ids is not None:
+        holding = visible_domains(actor).with_only_columns(Domain.package_id)
+        statement = statement.where(Package.id.in_(holding))
+    return statement
+
+
+def visible_tokens(actor: Actor) -> Select[ApiToken]:
+    """The tokens this actor may see and manage; callers add their own conditions."""
+    statement = select(ApiToken)
+    if actor.is_admin:
+        return statement
+    statement = statement.where(ApiToken.customer_id == actor.customer_id)
+    if actor.domain_ids is not None:
+        outside = exists().where(
+            ApiTokenDomain.token_id == ApiToken.id,
+            ApiTokenDomain.domain_id.not_in(actor.domain_ids),
+        )
+        statement = statement.where(and_(ApiToken.domain_limited, not_(outside)))
+    return statement
+
+
+def visible_sync_sources(actor: Actor) -> Select[SyncSource]:
+    """The sync sources this actor may see: a customer its own, an admin all; a
+    domain-limited token none (a source may cover any of the customer's domains)."""
+    statement = select(SyncSource)
+    if not actor.is_admin:
+        if actor.domain_ids is not None:
+            return statement.where(false())  # a domain-limited token sees no source
+        statement = statement.where(SyncSource.customer_id == actor.customer_id)
     return statement

@@ -36,6 +36,7 @@ Origin = Literal["cli", "sync", "scheduler"]
 class RequestContext:
     request_id: str
     token_id: int | None = None
+    token_label: str | None = None
     customer_id: int | None = None
     admin: bool = False
     client_address: str | None = None
@@ -90,8 +91,11 @@ def end(token: Token[RequestContext | None]) -> None:
     _current.reset(token)
 
 
-def bind_actor(*, token_id: int | None, customer_id: int | None, admin: bool) -> None:
-    """Record who the request acts for (the token's id, never its secret)."""
+def bind_actor(
+    *, token_id: int | None, customer_id: int | None, admin: bool, label: str | None = None
+) -> None:
+    """Record who the request acts for (the token's id and label, never its secret)."""
     context = _current.get()
     if context is not None:
         context.token_id, context.customer_id, context.admin = token_id, customer_id, admin
+        context.token_label = label

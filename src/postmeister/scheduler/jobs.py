@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.config import Settings
+from postmeister.domain.audit.service import prune as prune_audit_events
 from postmeister.domain.autoresponders.service import settle_due
 from postmeister.scheduler.clock import Calendar
 from postmeister.sync.service import claim_due_sources, run_source
@@ -68,6 +69,11 @@ def _settle_autoresponders(session: Session, context: JobContext) -> int:
     return settle_due(session, today=context.today)
 
 
+def _forget_old_audit_events(session: Session, context: JobContext) -> int:
+    keep = dt.timedelta(days=context.settings.audit.retention_days)
+    return prune_audit_events(session, older_than=context.now - keep)
+
+
 def _claim_sync_sources(session: Session, context: JobContext) -> list[int]:
     return claim_due_sources(session, context.now, settings=context.settings.sync)
 
@@ -98,6 +104,12 @@ JOBS: tuple[Job, ...] = (
         timing=Daily(),
         run=_settle_autoresponders,
         description="switch autoresponders on and off on their activation and expiry dates",
+    ),
+    Job(
+        name="audit-retention",
+        timing=Daily(),
+        run=_forget_old_audit_events,
+        description="remove audit events older than the retention period",
     ),
     Job(
         name="sync-sources",

@@ -157,6 +157,54 @@ def test_moving_takes_the_addresses_along_and_the_package_must_be_the_customers(
     assert client.get(f"/domains/{key}", headers=_headers(alice.auth)).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("limits", "rules"),
+    [
+        ({"max_addresses": 2}, ["max_addresses"]),
+        ({"max_mailboxes": 1}, ["max_mailboxes"]),
+        ({"max_storage_bytes": 5 * 2**30}, ["max_storage_bytes"]),  # 2 + 10 GiB of quotas
+        ({"max_quota_bytes": 5 * 2**30}, ["max_quota_bytes"]),  # one mailbox has 10 GiB
+        ({"max_app_passwords": 0}, ["max_app_passwords"]),
+        ({"max_addresses": 3, "max_mailboxes": 2, "max_app_passwords": 1}, []),  # just fits
+    ],
+)
+def test_moving_a_domain_into_a_package_obeys_its_limits(
+    client: TestClient,
+    alice: Tenant,
+    admin_auth: dict[str, str],
+    sessions: sessionmaker[Session],
+    limits: dict[str, int],
+    rules: list[str],
+) -> None:
+    """A move grows the target package exactly as creating the addresses in it would."""
+    mailbox(client, alice, "small", quota={"limit": 2 * 2**30})
+    default_quota = mailbox(client, alice, "default")  # the customer's default: 10 GiB
+    forward(client, alice, "team", [f"small@{alice.domain}"])
+    added = client.post(
+        f"/email-addresses/{default_quota['id']}/application-passwords",
+        json={"data": {"type": "application-password", "attributes": {"device": "d", "application": "a"}}},
+        headers=_headers(alice.auth),
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    with unit_of_work(sessions) as session:
+        target = Package(customer_id=alice.customer_id, name="small", **limits)
+        session.add(target)
+        session.flush()
+        target_id = target.id
+    key = domain_id(client, admin_auth, alice.domain)
+    before = client.get(f"/domains/{key}", headers=_headers(admin_auth)).json()
+
+    moved = patch(client, admin_auth, key, package_id=target_id)
+    if not rules:
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["data"]["attributes"]["package_id"] == target_id
+        return
+    assert moved.status_code == 409, moved.text
+    assert codes(moved) == rules
+    assert [e["source"]["pointer"] for e in errors(moved)] == ["/data/attributes/package_id"]
+    assert client.get(f"/domains/{key}", headers=_headers(admin_auth)).json() == before
+
+
 def test_delete_is_refused_while_addresses_remain_unless_cascaded(
     client: TestClient, alice: Tenant, admin_auth: dict[str, str]
 ) -> None:

@@ -150,8 +150,9 @@ def test_the_openapi_document_describes_the_hosting_dialect(fuzz_client: TestCli
     }
     assert patch["antispam"]["enum"] == ["reject", "junk-folder", "subject-rewrite", "none"]
     # Loading it is schemathesis' validation of the document: every operation loads.
-    # 15 controller, 12 hosting, 5 sync-source, 5 customer, 5 package, 4 API-token, 5 domain
-    assert len(OPERATIONS) == len(LOADED) == 51
+    # 15 controller, 12 hosting, 5 sync-source, 5 customer, 5 package, 4 API-token, 5 domain,
+    # 2 audit
+    assert len(OPERATIONS) == len(LOADED) == 53
 
 
 # The document depends on the routes only; no database is touched to build it.
@@ -373,6 +374,7 @@ def _fill(path: str, world: World) -> str:
         "customer_id": "1",
         "package_id": "1",
         "token_id": "1",
+        "event_id": "1",
     }
     return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
 

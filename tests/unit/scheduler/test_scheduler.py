@@ -17,7 +17,7 @@ from postmeister.db import make_engine, make_session_factory, unit_of_work
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses.service import NewAddress, create_address
 from postmeister.domain.passwords.service import Passwords
-from postmeister.models import Autoresponder, JobLock
+from postmeister.models import AuditEvent, Autoresponder, JobLock
 from postmeister.scheduler.clock import Calendar
 from postmeister.scheduler.jobs import JOBS, Daily, Every, Job, JobContext
 from postmeister.scheduler.runner import Scheduler, advisory_lock_key
@@ -179,6 +179,22 @@ def test_the_autoresponder_job_settles_due_rows_on_the_local_day(
         "ends": (False, None, None),
         "later": (True, dt.date(2026, 10, 26), dt.date(2026, 10, 30)),
     }
+    # Each switch is the job's change in the audit trail, field by field.
+    with sessions() as session:
+        switched = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.resource == "address", AuditEvent.action == "updated")
+            .order_by(AuditEvent.resource_name)
+        ).all()
+    assert [(e.resource_name, e.actor_kind, e.actor_id) for e in switched] == [
+        ("ends@t.example", "scheduler", "autoresponder-dates"),
+        ("starts@t.example", "scheduler", "autoresponder-dates"),
+    ]
+    assert switched[0].changes == {
+        "autoresponder_active": [True, False],
+        "autoresponder_expires": ["2026-10-25", None],
+    }
+    assert switched[1].changes == {"autoresponder_activates": ["2026-10-25", None]}
 
 
 def test_on_postgresql_a_job_locked_by_another_controller_is_skipped(

@@ -10,6 +10,7 @@ carrying the filters and the page size, relative references, media type
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Generic, TypeVar
@@ -105,6 +106,8 @@ def page_query(
 def _format(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
     return str(value)
 
 

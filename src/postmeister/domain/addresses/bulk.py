@@ -279,7 +279,7 @@ def _record(
     now: dt.datetime,
 ) -> None:
     """One audit event per change, in the same transaction, in one executemany."""
-    who = audit.actor_fields(session)
+    who = audit.actor_fields()
     events = []
     for change in changes:
         if change.address not in ids:
@@ -295,7 +295,6 @@ def _record(
         domain = domains.get(change.domain)
         events.append(
             audit.event(
-                session,
                 resource="address",
                 resource_id=ids[change.address],
                 action=_PAST[change.action],

@@ -9,11 +9,12 @@ already resolved through `access.visible_domains`, so nothing here is scoped aga
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import BigInteger, case, func, select
 from sqlalchemy.orm import Session
 
-from postmeister.domain.addresses.rules import PackageLimits, PackageUsage
+from postmeister.domain.addresses.rules import DomainUsage, PackageLimits, PackageUsage
 from postmeister.models import Address, AppPassword, Domain, Package
 
 
@@ -34,18 +35,43 @@ def load_limits(session: Session, package_ids: Collection[int]) -> dict[int, Pac
 def load_usage(session: Session, package_ids: Collection[int]) -> dict[int, PackageUsage]:
     """Each package's usage in one grouped query; a package without addresses is absent
     (use `.get(id, PackageUsage())`)."""
+    return _usage_by(session, Domain.package_id, package_ids)
+
+
+def load_domain_usage(session: Session, domain_id: int) -> DomainUsage:
+    """What one domain brings into a package it moves to: its share of the counted limits,
+    and the figures the per-mailbox limits judge."""
+    usage = _usage_by(session, Domain.id, [domain_id]).get(domain_id, PackageUsage())
+    largest = session.scalar(
+        select(func.max(Address.quota_bytes)).where(
+            Address.domain_id == domain_id, Address.kind == "mailbox"
+        )
+    )
+    per_mailbox = (
+        select(func.count(AppPassword.id).label("n"))
+        .join(Address, Address.id == AppPassword.address_id)
+        .where(Address.domain_id == domain_id)
+        .group_by(AppPassword.address_id)
+        .subquery()
+    )
+    most = session.scalar(select(func.max(per_mailbox.c.n)))
+    return DomainUsage(usage, int(largest) if largest is not None else None, int(most or 0))
+
+
+def _usage_by(session: Session, key: Any, ids: Collection[int]) -> dict[int, PackageUsage]:
+    """The usage grouped by `key` (a package id or a domain id column of `domains`)."""
     mailbox = Address.kind == "mailbox"
     rows = session.execute(
         select(
-            Domain.package_id,
+            key,
             func.count(Address.id),
             func.count(case((mailbox, 1))),
             func.coalesce(func.sum(case((mailbox, Address.quota_bytes))), 0).cast(BigInteger),
             func.count(case((mailbox & Address.quota_bytes.is_(None), 1))),
         )
         .join(Address, Address.domain_id == Domain.id)
-        .where(Domain.package_id.in_(list(package_ids)))
-        .group_by(Domain.package_id)
+        .where(key.in_(list(ids)))
+        .group_by(key)
     )
     return {
         row[0]: PackageUsage(int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in rows

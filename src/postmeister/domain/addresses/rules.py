@@ -180,6 +180,29 @@ def app_password_problems(count_after: int, limits: PackageLimits) -> list[Field
     return [FieldProblem("application_password", message, Rule.MAX_APP_PASSWORDS)]
 
 
+@dataclass(frozen=True)
+class DomainUsage:
+    """What a domain holds, as the limits of a package it moves into judge it."""
+
+    usage: PackageUsage
+    largest_quota_bytes: int | None  # of its mailboxes with a quota; None: none has one
+    most_app_passwords: int  # of one of its mailboxes
+
+
+def move_problems(
+    limits: PackageLimits, target: PackageUsage, domain: DomainUsage
+) -> list[FieldProblem]:
+    """The limits of the target package (holding `target` now) that taking in the domain
+    would break: the same judgements as for each address written into it."""
+    problems = package_problems(limits, target, target + domain.usage, field="package_id")
+    if domain.usage.unlimited_mailboxes:
+        problems.extend(package_quota_problems(None, limits))
+    elif domain.largest_quota_bytes is not None:
+        problems.extend(package_quota_problems(domain.largest_quota_bytes, limits))
+    problems.extend(app_password_problems(domain.most_app_passwords, limits))
+    return [FieldProblem("package_id", p.message, p.rule) for p in problems]
+
+
 def check_text(value: str, field: str, *, multiline: bool) -> list[FieldProblem]:
     """Free text must be storable and displayable: no control characters (line breaks and
     tabs allowed in `multiline` text) and no lone UTF-16 surrogates, which JSON can carry

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 # The kinds of actor an event names (`actor_kind`): an API token (`actor_id` its id,
 # `actor_label` its label), the CLI (the operating-system user), a sync source (its id),
 # a scheduler job (its name), or the system itself (migrations, tests).
-ACTOR_KINDS: Final = ("token", "cli", "sync", "scheduler", "system")
+ActorKind = Literal["token", "cli", "sync", "scheduler", "system"]
+ACTOR_KINDS: Final = get_args(ActorKind)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from postmeister.domain.audit.schemas import Event, EventFilter
 from postmeister.domain.audit.snapshots import Audited
 from postmeister.domain.paging import Page, keyset_page
 from postmeister.domain.webhooks import outbox
-from postmeister.models import ApiToken, AuditEvent
+from postmeister.errors import NotFound
+from postmeister.models import AuditEvent
 from postmeister.ops import context
 
 T = TypeVar("T")
@@ -33,7 +34,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def actor_fields(session: Session) -> dict[str, str | None]:
+def actor_fields() -> dict[str, str | None]:
     """Who acts now, as the event's `actor_*`, `request_id` and `client_address` fields."""
     current = context.current()
     if current is None:
@@ -45,9 +46,7 @@ def actor_fields(session: Session) -> dict[str, str | None]:
     if current.origin is not None:
         kind, actor_id, label = current.origin, current.origin_id, current.origin_label
     elif current.token_id is not None:
-        token = session.get(ApiToken, current.token_id)
-        kind, actor_id = "token", str(current.token_id)
-        label = token.label if token is not None else None
+        kind, actor_id, label = "token", str(current.token_id), current.token_label
     return {
         "actor_kind": kind,
         "actor_id": actor_id,
@@ -58,7 +57,6 @@ def actor_fields(session: Session) -> dict[str, str | None]:
 
 
 def event(
-    session: Session,
     *,
     resource: str,
     resource_id: int | str,
@@ -72,7 +70,7 @@ def event(
     actor: dict[str, str | None] | None = None,
 ) -> Event:
     """An event of the current actor (not yet stored); `record_many` stores a list of them."""
-    who = actor if actor is not None else actor_fields(session)
+    who = actor if actor is not None else actor_fields()
     return Event(
         resource=resource,
         resource_id=str(resource_id),
@@ -105,7 +103,6 @@ def record(
     """Store one change (and queue its webhooks). An update that changed no field is no
     event: None."""
     recorded = event(
-        session,
         resource=resource,
         resource_id=resource_id,
         action=action,
@@ -180,6 +177,14 @@ def list_event_page(
     if wanted.until is not None:
         statement = statement.where(AuditEvent.occurred_at < wanted.until)
     return keyset_page(session, statement, AuditEvent.id, size=size, after=after, before=before)
+
+
+def get_event(session: Session, actor: Actor, event_id: int) -> AuditEvent:
+    """One event this actor may read; any other id is `NotFound`."""
+    found = session.scalar(visible_audit_events(actor).where(AuditEvent.id == event_id))
+    if found is None:
+        raise NotFound("audit event", str(event_id))
+    return found
 
 
 def prune(session: Session, *, older_than: dt.datetime) -> int:

@@ -16,6 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from postmeister.domain.access import Actor, visible_domains
+from postmeister.domain.addresses import rules as address_rules
+from postmeister.domain.addresses.limits import load_domain_usage, load_limits, load_usage
+from postmeister.domain.addresses.rules import PackageLimits, PackageUsage
 from postmeister.domain.addresses.schemas import UNSET, Maybe
 from postmeister.domain.addresses.syntax import normalise_domain
 from postmeister.domain.audit import service as audit
@@ -26,7 +29,14 @@ from postmeister.domain.domains.rules import (
     AliasDomainsStayWithTheirCustomer,
     DomainHasAddresses,
 )
-from postmeister.errors import AlreadyExists, FieldProblem, InvalidInput, NotFound, PermissionDenied
+from postmeister.errors import (
+    AlreadyExists,
+    FieldProblem,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+    PermissionDenied,
+)
 from postmeister.models import (
     Address,
     ApiTokenDomain,
@@ -323,6 +333,8 @@ def update_domain(session: Session, actor: Actor, domain: Domain, changes: Domai
     moving = customer_id != domain.customer_id
     if moving and (main is not None or domain.aliases):
         raise AliasDomainsStayWithTheirCustomer(domain.display_name)
+    if package_id is not None and package_id != domain.package_id:
+        _check_target_package(session, domain, package_id)
 
     before = snapshots.domain(domain)
     old_customer = domain.customer_id
@@ -342,6 +354,18 @@ def update_domain(session: Session, actor: Actor, domain: Domain, changes: Domai
     if moving and moved is not None:
         # The customer it left sees that it went, in its own trail.
         audit.record_many(session, [replace(moved, customer_id=old_customer, domain_id=None)])
+
+
+def _check_target_package(session: Session, domain: Domain, package_id: int) -> None:
+    """Raise `LimitReached` when the package cannot take in the domain's addresses: a move
+    grows a package exactly as writing each of them into it would."""
+    limits = load_limits(session, [package_id]).get(package_id, PackageLimits())
+    if limits == PackageLimits():
+        return  # no limits: no need to count
+    target = load_usage(session, [package_id]).get(package_id, PackageUsage())
+    problems = address_rules.move_problems(limits, target, load_domain_usage(session, domain.id))
+    if problems:
+        raise LimitReached(problems)
 
 
 def delete_domain(session: Session, actor: Actor, domain: Domain, *, cascade: bool) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from postmeister.domain.access import Actor, visible_domains
+from postmeister.domain.access import Actor, visible_packages
 from postmeister.domain.addresses.limits import load_usage
 from postmeister.domain.addresses.rules import PackageUsage as CountedUsage
 from postmeister.domain.audit import service as audit
@@ -37,17 +37,6 @@ LIMITS: Final = {
     "max_quota_bytes": BYTES_LIMIT,
     "max_app_passwords": COUNT_LIMIT,
 }
-
-
-def visible_packages(actor: Actor) -> Select[Package]:
-    """The packages this actor may see; callers add their own conditions."""
-    statement = select(Package)
-    if not actor.is_admin:
-        statement = statement.where(Package.customer_id == actor.customer_id)
-    if actor.domain_ids is not None:
-        holding = visible_domains(actor).with_only_columns(Domain.package_id)
-        statement = statement.where(Package.id.in_(holding))
-    return statement
 
 
 def _require_admin(actor: Actor) -> None:

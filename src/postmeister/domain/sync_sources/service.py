@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
-from sqlalchemy import Select, false, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postmeister.config import SyncSettings
-from postmeister.domain.access import Actor
+from postmeister.domain.access import Actor, visible_sync_sources
 from postmeister.domain.audit import service as audit
 from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import get_customer
@@ -30,15 +30,6 @@ def _owner(actor: Actor, customer_id: int | None) -> int:
         raise NotFound("customer", str(customer_id))
     assert actor.customer_id is not None
     return actor.customer_id
-
-
-def _visible(actor: Actor) -> Select[SyncSource]:
-    statement = select(SyncSource)
-    if not actor.is_admin:
-        if actor.domain_ids is not None:
-            return statement.where(false())  # a domain-limited token sees no source
-        statement = statement.where(SyncSource.customer_id == actor.customer_id)
-    return statement
 
 
 def check_url(url: str, problems: ProblemList) -> None:
@@ -103,7 +94,7 @@ def create_source(
 
 
 def list_sources(session: Session, actor: Actor) -> list[SyncSource]:
-    return list(session.scalars(_visible(actor).order_by(SyncSource.id)))
+    return list(session.scalars(visible_sync_sources(actor).order_by(SyncSource.id)))
 
 
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on every database
@@ -112,7 +103,9 @@ MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on every database
 def get_source(session: Session, actor: Actor, source_id: int) -> SyncSource:
     if not 1 <= source_id <= MAX_ID:
         raise NotFound("sync source", str(source_id))
-    source: SyncSource | None = session.scalar(_visible(actor).where(SyncSource.id == source_id))
+    source: SyncSource | None = session.scalar(
+        visible_sync_sources(actor).where(SyncSource.id == source_id)
+    )
     if source is None:
         raise NotFound("sync source", str(source_id))
     return source

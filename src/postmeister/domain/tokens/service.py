@@ -21,10 +21,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Select, and_, exists, not_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from postmeister.domain.access import Actor
+from postmeister.domain.access import Actor, visible_tokens
 from postmeister.domain.audit import service as audit
 from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import get_customer
@@ -51,6 +51,7 @@ class Authentication:
     actor: Actor
     # The token's last use is older than `USE_RESOLUTION`: the caller records this use.
     use_due: bool
+    label: str | None = None  # what the audit trail names the token by
 
 
 def _digest(secret: str) -> str:
@@ -134,7 +135,7 @@ def check_token(session: Session, secret: str, *, now: dt.datetime | None = None
         token_id=token.id,
     )
     due = token.last_used_at is None or token.last_used_at <= moment - USE_RESOLUTION
-    return Authentication(actor=actor, use_due=due)
+    return Authentication(actor=actor, use_due=due, label=token.label)
 
 
 def authenticate(session: Session, secret: str, *, now: dt.datetime | None = None) -> Actor:
@@ -161,21 +162,6 @@ def any_token_exists(session: Session) -> bool:
 
 
 # ---------------------------------------------------------------------------- as an actor
-
-
-def visible_tokens(actor: Actor) -> Select[ApiToken]:
-    """The tokens this actor may see and manage; callers add their own conditions."""
-    statement = select(ApiToken)
-    if actor.is_admin:
-        return statement
-    statement = statement.where(ApiToken.customer_id == actor.customer_id)
-    if actor.domain_ids is not None:
-        outside = exists().where(
-            ApiTokenDomain.token_id == ApiToken.id,
-            ApiTokenDomain.domain_id.not_in(actor.domain_ids),
-        )
-        statement = statement.where(and_(ApiToken.domain_limited, not_(outside)))
-    return statement
 
 
 def get_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
