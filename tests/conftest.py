@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.config import PasswordSettings, Settings
@@ -28,6 +29,7 @@ from postmeister.models import Base
 from postmeister.ops.logs import ContextFilter, JsonFormatter
 from postmeister.store import migrate
 from tests.support import secrets
+from tests.support.processes import CliWorker
 
 PG_ADMIN_URL = os.environ.get(
     "POSTMEISTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -101,9 +103,34 @@ def pg_database_url() -> Iterator[str]:
 
 
 def _empty_postgres(engine: Engine) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    """What `TRUNCATE <every table> RESTART IDENTITY CASCADE` leaves, in a tenth of the time.
+
+    TRUNCATE gives every table a new file, which costs tens to hundreds of milliseconds per
+    test even when the tables hold a handful of rows; deleting the rows (children first) and
+    restarting the tables' own sequences leaves the same empty tables with ids starting at 1.
+    Should a table ever refuse the delete (an `ON DELETE RESTRICT` among the tables), the
+    TRUNCATE does the job as before."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    try:
+        with engine.begin() as conn:
+            sequences = conn.execute(_OWNED_SEQUENCES, {"tables": tables}).scalars().all()
+            deletes = [f'DELETE FROM "{name}";' for name in reversed(tables)]  # noqa: S608
+            restarts = [f"ALTER SEQUENCE {sequence} RESTART;" for sequence in sequences]
+            conn.exec_driver_sql("".join(deletes + restarts))
+    except DBAPIError:
+        listed = ", ".join(f'"{name}"' for name in tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
+
+
+# The sequences that TRUNCATE ... RESTART IDENTITY restarts: those owned by the tables'
+# serial or identity columns.
+_OWNED_SEQUENCES = text(
+    "SELECT DISTINCT s.oid::regclass::text FROM pg_class s"
+    " JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+    " WHERE s.relkind = 'S' AND d.deptype IN ('a', 'i')"
+    " AND d.refobjid = ANY(CAST(:tables AS regclass[]))"
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -148,3 +175,13 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def postmeister_cli() -> Iterator[CliWorker]:
+    """`postmeister` commands without a new interpreter each (see tests/support/cli_worker.py)."""
+    worker = CliWorker()
+    try:
+        yield worker
+    finally:
+        worker.close()

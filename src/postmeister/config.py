@@ -90,6 +90,33 @@ class SyncSettings(BaseModel):
     max_delete_share: float = Field(default=0.25, ge=0.0, le=1.0)
 
 
+class WebhookSettings(BaseModel):
+    """Webhook deliveries (`postmeister.domain.webhooks`): how often the dispatcher looks for
+    due deliveries, how long one attempt may take, and the retry schedule.
+
+    A failed attempt n (1-based) is retried after `min(backoff_seconds * 2**(n-1),
+    max_backoff_seconds)`: by default 15 s, 30 s, 1 min, 2 min, ... up to 6 h apart. After
+    `max_attempts` failed attempts (default 12, about 8.5 hours) the delivery is `failed`
+    and its endpoint is disabled until someone enables it again.
+    """
+
+    # Run the dispatcher in `postmeister serve` (only where the scheduler runs too: a
+    # controller with `POSTMEISTER_SCHEDULER__ENABLED=false` does no background work).
+    enabled: bool = True
+    poll_seconds: float = Field(default=2.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    backoff_seconds: float = Field(default=15.0, ge=0)
+    max_backoff_seconds: float = Field(default=6 * 3600.0, ge=0)
+    max_attempts: int = Field(default=12, ge=1)
+    # A claimed delivery is due again after this long (its controller died while sending).
+    lease_seconds: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=50, ge=1)
+    # Extra CA certificates (PEM) trusted for endpoints (default: the system's store).
+    ca_bundle: Path | None = None
+    # Endpoint URLs may not lead into the controller's own networks unless this is set.
+    allow_private_networks: bool = False
+
+
 class DataplaneSettings(BaseModel):
     """The Postfix/Dovecot side: names, paths and addresses of the mail data plane."""
 
@@ -159,6 +186,7 @@ class Settings(BaseSettings):
     addresses: AddressSettings = Field(default_factory=AddressSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)

@@ -388,3 +388,83 @@ class AuditEvent(Base):
 Index("ix_addresses_domain_address", Address.domain_id, Address.address)
 Index("ix_audit_events_customer", AuditEvent.customer_id, AuditEvent.id)
 Index("ix_audit_events_resource", AuditEvent.resource, AuditEvent.resource_id)
+
+
+class WebhookEndpoint(Timestamped, Base):
+    """An HTTPS URL that receives signed deliveries of some event types (`domain.webhooks`).
+
+    `customer_id` None: an admin's endpoint, which may receive every customer's events.
+    `secret` (`whsec_...`) is the one secret stored as it is: signing needs it (HMAC), so it
+    cannot be hashed; it is shown once at creation, never returned again, never logged.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    secret: Mapped[str] = mapped_column(String(100))
+    # Failed attempts since the last successful one (any delivery of this endpoint).
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event queued for one endpoint (the outbox), and what became of it.
+
+    Written in the transaction of the change; sent after commit by the dispatcher
+    (`webhooks.dispatch`). `ordering_key` (`resource:resource_id`) keeps the deliveries of
+    one object in order per endpoint. `lease_id`/`leased_until`: the dispatcher that claimed
+    it; an expired lease (a controller died mid-send) makes it due again.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    ordering_key: Mapped[str] = mapped_column(String(160))
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as signed
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now)
+    lease_id: Mapped[str | None] = mapped_column(String(32))
+    leased_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the HTTP status, if any
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+Index(
+    "ix_webhook_deliveries_due",
+    WebhookDelivery.status,
+    WebhookDelivery.next_attempt_at,
+)
+Index(
+    "ix_webhook_deliveries_order",
+    WebhookDelivery.endpoint_id,
+    WebhookDelivery.ordering_key,
+    WebhookDelivery.id,
+)
+
+
+class QuotaWarning(Base):
+    """A mailbox whose usage crossed 90 % of its quota and was reported (`mailbox.quota_warning`);
+    the row goes when usage falls below again, so the next crossing is reported again."""
+
+    __tablename__ = "quota_warnings"
+
+    address_id: Mapped[int] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), primary_key=True
+    )
+    warned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now)

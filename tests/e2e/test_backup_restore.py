@@ -37,7 +37,7 @@ from tests.e2e.mail import (
 )
 from tests.e2e.test_app_passwords_api import issue
 from tests.support.databases import fresh_postgres_database
-from tests.support.processes import cli
+from tests.support.processes import CliWorker, cli
 from tests.support.secrets import keep_logs
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +84,11 @@ def restore_target(stack: Stack, root: Path) -> Iterator[dict[str, str]]:
         yield base
 
 
-def test_backup_under_load_restores_into_a_working_installation(stack: Stack) -> None:
+def test_backup_under_load_restores_into_a_working_installation(
+    stack: Stack, postmeister_cli: CliWorker
+) -> None:
+    """`backup` and the failing `dataplane status` run as the real executable; `restore` and
+    the first `status` go through the same entry point in the CLI worker."""
     box = hosting.mailbox(stack, prefix="kept")
     _, app_secret = issue(stack, box, "Telefon")
     away = hosting.mailbox(stack, prefix="away")
@@ -120,14 +124,16 @@ def test_backup_under_load_restores_into_a_working_installation(stack: Stack) ->
     assert manifest["mail_store"]["files"] >= 1
 
     with restore_target(stack, root) as env:
-        restored = cli("restore", str(backup_dir), "--mail-root", str(layout.mail_root), env=env)
+        restored = postmeister_cli(
+            "restore", str(backup_dir), "--mail-root", str(layout.mail_root), env=env
+        )
         assert restored.returncode == 0, restored.stderr
         up = dataplane_cli("up", "--dir", str(layout.root), env=env)
         assert up.returncode == 0, up.stderr
         pids = stack_pids(layout.root)
         ports = json.loads(up.stdout)
         try:
-            status = cli("dataplane", "status", "--dir", str(layout.root), env=env)
+            status = postmeister_cli("dataplane", "status", "--dir", str(layout.root), env=env)
             assert status.returncode == 0, status.stdout + status.stderr
             assert json.loads(status.stdout)["ok"] is True
 

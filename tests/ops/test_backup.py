@@ -16,7 +16,7 @@ from postmeister.config import Settings
 from tests.conftest import PG_ADMIN_URL, fast_password_settings
 from tests.support.databases import fresh_postgres_database
 from tests.support.factories import STRONG_PASSWORD, Tenant
-from tests.support.processes import cli
+from tests.support.processes import CliWorker, cli
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -39,7 +39,16 @@ def target(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def backed_up(client: TestClient, alice: Tenant, settings: Settings, tmp_path: Path) -> Path:
+def backed_up(
+    client: TestClient,
+    alice: Tenant,
+    settings: Settings,
+    tmp_path: Path,
+    postmeister_cli: CliWorker,
+) -> Path:
+    """A backup taken with `postmeister backup` (in the CLI worker: the same command, exit
+    code, stdout and stderr; `test_backup_refuses_a_directory_that_is_not_empty` and every
+    restore below run the real executable)."""
     created = client.post(
         "/mail/account/",
         json={"name": "greta", "domain": alice.domain, "password": STRONG_PASSWORD},
@@ -53,7 +62,7 @@ def backed_up(client: TestClient, alice: Tenant, settings: Settings, tmp_path: P
     (mail / "tmp" / "1700000001.M2.host").write_text("half written")
     (mail / "dovecot-uidlist.lock").write_text("held by a delivery while the copy ran")
     out = tmp_path / "backup"
-    result = cli(
+    result = postmeister_cli(
         "backup", "--out", str(out), "--mail-store", "--mail-root", str(tmp_path / "mail"),
         env=env_for(settings),
     )  # fmt: skip
@@ -85,9 +94,10 @@ def test_a_backup_restores_into_an_empty_target_with_mail_and_tokens(
 
 
 def test_a_second_restore_into_the_same_target_is_refused(
-    backed_up: Path, target: Settings, tmp_path: Path
+    backed_up: Path, target: Settings, tmp_path: Path, postmeister_cli: CliWorker
 ) -> None:
-    assert cli("restore", str(backed_up), "--no-mail-store", env=env_for(target)).returncode == 0
+    first = postmeister_cli("restore", str(backed_up), "--no-mail-store", env=env_for(target))
+    assert first.returncode == 0, first.stderr
     again = cli("restore", str(backed_up), "--no-mail-store", env=env_for(target))
     assert again.returncode == 1
     assert "not empty" in again.stderr

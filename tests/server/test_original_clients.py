@@ -19,7 +19,7 @@ import pytest
 
 from tests.server.conftest import Server
 from tests.support.factories import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
-from tests.support.processes import cli
+from tests.support.processes import CliWorker
 
 pytestmark = pytest.mark.server
 
@@ -76,7 +76,8 @@ class DrfClient:
             response = self.http.get(page["next"], auth=self.auth)
 
 
-def customer_token(server: Server, name: str, domain: str) -> str:
+def customer_token(server: Server, cli: CliWorker, name: str, domain: str) -> str:
+    """Set up through the CLI (the same commands as `postmeister ...`, in the CLI worker)."""
     customer = json.loads(cli("customer", "create", name, env=server.env).stdout)
     added = cli("domain", "add", domain, "--customer", str(customer["id"]), env=server.env)
     assert added.returncode == 0, added.stderr
@@ -89,9 +90,11 @@ def base_url(server: Server, token: str) -> str:
     return server.url.replace("https://", f"https://token:{token}@") + "/"
 
 
-def test_a_drf_style_client_drives_every_controller_endpoint(server: Server) -> None:
-    mine = customer_token(server, "Migrating Provider", "provider.example")
-    theirs = customer_token(server, "Someone Else", "else.example")
+def test_a_drf_style_client_drives_every_controller_endpoint(
+    server: Server, postmeister_cli: CliWorker
+) -> None:
+    mine = customer_token(server, postmeister_cli, "Migrating Provider", "provider.example")
+    theirs = customer_token(server, postmeister_cli, "Someone Else", "else.example")
     other = DrfClient(base_url(server, theirs), str(server.cert))
     client = DrfClient(base_url(server, mine), str(server.cert))
     try:

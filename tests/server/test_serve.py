@@ -1,4 +1,7 @@
-"""`postmeister serve` as a real process: HTTPS, bootstrap token, concurrency, the CLI."""
+"""`postmeister serve` as a real process: HTTPS, bootstrap token, concurrency, the CLI.
+
+The first test gets a fresh server (it sees an empty installation); the others share one
+per database (`shared_server`): each makes its own customer, domain and token."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import pytest
 
 from tests.server.conftest import Server
 from tests.support.factories import STRONG_PASSWORD
-from tests.support.processes import BIN, cli
+from tests.support.processes import BIN, CliWorker, cli
 
 pytestmark = pytest.mark.server
 
@@ -33,12 +36,17 @@ def test_https_with_self_signed_certificate_and_bootstrap_token(server: Server) 
         httpx.get(plain + "/mail/account/", timeout=5)
 
 
-def test_cli_creates_objects_and_fifty_concurrent_creates_give_one_201(server: Server) -> None:
-    customer = json.loads(cli("customer", "create", "Concurrent Ltd", env=server.env).stdout)
+def test_cli_creates_objects_and_fifty_concurrent_creates_give_one_201(
+    shared_server: Server, postmeister_cli: CliWorker
+) -> None:
+    server = shared_server
+    customer = json.loads(
+        postmeister_cli("customer", "create", "Concurrent Ltd", env=server.env).stdout
+    )
     added = cli("domain", "add", "race.example", "--customer", str(customer["id"]), env=server.env)
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["name"] == "race.example"
-    issued = cli("token", "create", "--customer", str(customer["id"]), env=server.env)
+    issued = postmeister_cli("token", "create", "--customer", str(customer["id"]), env=server.env)
     token = json.loads(issued.stdout)["token"]
     body = {"name": "same", "domain": "race.example", "password": STRONG_PASSWORD}
     headers = {"Authorization": f"Bearer {token}"}
@@ -56,7 +64,10 @@ def test_cli_creates_objects_and_fifty_concurrent_creates_give_one_201(server: S
     assert [a["id"] for a in listed] == ["same@race.example"]
 
 
-def test_bootstrap_token_is_printed_only_on_first_start(server: Server, tmp_path: Path) -> None:
+def test_bootstrap_token_is_printed_only_on_first_start(
+    shared_server: Server, tmp_path: Path
+) -> None:
+    server = shared_server
     again = subprocess.run(
         [str(BIN / "postmeister"), "migrate"],
         env=server.env,
@@ -75,7 +86,8 @@ def test_bootstrap_token_is_printed_only_on_first_start(server: Server, tmp_path
     assert bootstrap_admin_token(settings) is None
 
 
-def test_cli_errors_are_clear_and_exit_non_zero(server: Server) -> None:
+def test_cli_errors_are_clear_and_exit_non_zero(shared_server: Server) -> None:
+    server = shared_server
     unknown = cli("domain", "add", "x.example", "--customer", "999", env=server.env)
     assert unknown.returncode == 1
     assert "customer '999' not found" in unknown.stderr
@@ -86,10 +98,11 @@ def test_cli_errors_are_clear_and_exit_non_zero(server: Server) -> None:
     assert "not a valid domain name" in invalid.stderr
 
 
-def test_token_cli_scopes(server: Server) -> None:
-    customer = json.loads(cli("customer", "create", "Scoped", env=server.env).stdout)
+def test_token_cli_scopes(shared_server: Server, postmeister_cli: CliWorker) -> None:
+    server = shared_server
+    customer = json.loads(postmeister_cli("customer", "create", "Scoped", env=server.env).stdout)
     cid = str(customer["id"])
-    cli("domain", "add", "one.example", "--customer", cid, env=server.env)
+    postmeister_cli("domain", "add", "one.example", "--customer", cid, env=server.env)
     issued = cli(
         "token",
         "create",
@@ -106,14 +119,19 @@ def test_token_cli_scopes(server: Server) -> None:
     shown = json.loads(issued.stdout)
     assert shown["read_only"] is True
     assert shown["domains"] == ["one.example"]
-    past = cli("token", "create", "--customer", cid, "--expires", "2001-01-01", env=server.env)
+    past = postmeister_cli(
+        "token", "create", "--customer", cid, "--expires", "2001-01-01", env=server.env
+    )
     assert past.returncode == 1
     assert "past" in past.stderr
 
 
-def test_malformed_bodies_to_the_real_server_are_4xx_without_a_traceback(server: Server) -> None:
+def test_malformed_bodies_to_the_real_server_are_4xx_without_a_traceback(
+    shared_server: Server,
+) -> None:
     """Issue 10, findings 7 and 8, through uvicorn itself: authenticate first, never a 5xx,
     the security headers on every answer, and /docs with its assets served locally."""
+    server = shared_server
     admin = {"Authorization": f"Bearer {server.admin_token}"}
     deep = b"[" * 2000 + b"]" * 2000
     huge = b'{"name": ' + b"9" * 5000 + b"}"

@@ -6,7 +6,8 @@ to register them: the session wraps (at class and module level, for the whole ru
 - `Passwords.problems`: every candidate password the policy looked at, accepted or not;
 - `tokens.service._digest`: every API token created or presented, and its SHA-256;
 - `app_passwords.service.app_password_digest`: every application password, and its digest;
-- `hash_formats.identify_crypt_hash`: every imported crypt hash.
+- `hash_formats.identify_crypt_hash`: every imported crypt hash;
+- `webhooks.service.new_secret`: every webhook signing secret (and its base64 part).
 Factories and tests may add more with `remember()`.
 
 **Logs**: everything the controller code logs in the test process goes to a JSON-lines
@@ -69,6 +70,7 @@ def install_capture() -> None:
     from postmeister.domain.passwords.hashing import PasswordHashing
     from postmeister.domain.passwords.service import Passwords
     from postmeister.domain.tokens import service as tokens
+    from postmeister.domain.webhooks import service as webhooks
 
     def hashed(result: str, _self: Any, plain: str, *_a: Any, **_k: Any) -> None:
         remember(plain, "mailbox password")
@@ -88,6 +90,10 @@ def install_capture() -> None:
         remember(secret, "application password")
         remember(result, "application password hash")
 
+    def signing_secret(result: str, *_a: Any, **_k: Any) -> None:
+        remember(result, "webhook signing secret")
+        remember(result.removeprefix("whsec_"), "webhook signing secret (base64)")
+
     def crypt_hash(_result: Any, value: str, *_a: Any, **_k: Any) -> None:
         remember(value, "imported password hash")
 
@@ -96,6 +102,7 @@ def install_capture() -> None:
     _wrap(tokens, "_digest", token)
     _wrap(app_passwords, "app_password_digest", app_password)
     _wrap(hash_formats, "identify_crypt_hash", crypt_hash)
+    _wrap(webhooks, "new_secret", signing_secret)
 
 
 def keep_logs(directory: Path, label: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.factories import Tenant, make_tenant
-from tests.support.processes import cli
+from tests.support.processes import CliWorker, cli
 from tests.support.snapshot import snapshot
 
 MD5 = "$1$9hW1N3SC$J6vfo890zc50GC1jYHP211"
@@ -95,12 +95,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 
 
 def test_apply_then_export_is_a_round_trip(
-    env: dict[str, str], tenant: Tenant, tmp_path: Path
+    env: dict[str, str], tenant: Tenant, tmp_path: Path, postmeister_cli: CliWorker
 ) -> None:
+    """`export` runs as the real executable (what it prints is the round trip's file); the
+    two `sync run`s go through the same entry point in the CLI worker."""
     path = tmp_path / "mail.json"
     path.write_text(json.dumps(PANEL_DOC))
     customer = str(tenant.customer_id)
-    applied = cli("sync", "run", "--file", str(path), "--customer", customer, env=env)
+    applied = postmeister_cli("sync", "run", "--file", str(path), "--customer", customer, env=env)
     assert applied.returncode == 0, applied.stderr
     assert json.loads(applied.stdout) == {
         "result": "applied",
@@ -113,7 +115,7 @@ def test_apply_then_export_is_a_round_trip(
     assert exported.returncode == 0, exported.stderr
     assert json.loads(exported.stdout) == PANEL_EXPORT
     (tmp_path / "export.json").write_text(exported.stdout)
-    again = cli(
+    again = postmeister_cli(
         "sync", "run", "--file", str(tmp_path / "export.json"), "--customer", customer, env=env
     )
     assert json.loads(again.stdout)["result"] == "unchanged"
@@ -139,17 +141,21 @@ def test_rejected_document_lists_every_problem(
         assert pointer in result.stderr
 
 
-def test_mass_deletion_needs_the_flag(env: dict[str, str], tenant: Tenant, tmp_path: Path) -> None:
+def test_mass_deletion_needs_the_flag(
+    env: dict[str, str], tenant: Tenant, tmp_path: Path, postmeister_cli: CliWorker
+) -> None:
+    """The refusal runs as the real executable; the setup and the forced run go through the
+    same entry point in the CLI worker."""
     customer = str(tenant.customer_id)
     full = tmp_path / "full.json"
     full.write_text(json.dumps(DOC))
-    cli("sync", "run", "--file", str(full), "--customer", customer, env=env)
+    postmeister_cli("sync", "run", "--file", str(full), "--customer", customer, env=env)
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"example.com": {}}))
     held = cli("sync", "run", "--file", str(empty), "--customer", customer, env=env)
     assert held.returncode == 1
     assert "--allow-mass-deletion" in held.stderr
-    forced = cli(
+    forced = postmeister_cli(
         "sync",
         "run",
         "--file",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -11,7 +11,7 @@ from postmeister.api import dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
-from postmeister.api.hosting import audit, customers, packages, tokens
+from postmeister.api.hosting import audit, customers, packages, tokens, webhooks
 from postmeister.api.hosting.domains import router as domains_router
 from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.api.observe import Observe
@@ -19,6 +19,7 @@ from postmeister.api.transport import Transport
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory
 from postmeister.domain.passwords.service import Passwords
+from postmeister.domain.webhooks.dispatch import dispatching
 from postmeister.ops import metrics
 from postmeister.scheduler.clock import Calendar, Clock, system_clock
 from postmeister.scheduler.runner import Scheduler, running
@@ -41,12 +42,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
-            if settings.scheduler.enabled:
-                # Catches up first (every job once), so that switches missed while the
-                # controller was down are applied before the first request is served.
-                async with running(scheduler, tick_seconds=settings.scheduler.tick_seconds):
-                    yield
-            else:
+            async with AsyncExitStack() as background:
+                if settings.scheduler.enabled:
+                    # Catches up first (every job once), so that switches missed while the
+                    # controller was down are applied before the first request is served.
+                    await background.enter_async_context(
+                        running(scheduler, tick_seconds=settings.scheduler.tick_seconds)
+                    )
+                if settings.scheduler.enabled and settings.webhooks.enabled:
+                    # Background work, like the scheduler's (off with it): sends at once what
+                    # a previous run left queued, then every poll_seconds.
+                    await background.enter_async_context(
+                        dispatching(state.sessions, settings.webhooks)
+                    )
                 yield
         finally:
             engine.dispose()
@@ -73,6 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(packages.routes)
     app.include_router(tokens.routes)
     app.include_router(domains_router)
+    app.include_router(webhooks.routes)
     app.include_router(sync_router)
     app.include_router(audit.routes)
     app.include_router(ops.probes)

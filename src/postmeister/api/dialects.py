@@ -40,6 +40,7 @@ DIALECTS: Final[tuple[Dialect, ...]] = tuple(
         "/api-tokens",
         "/domains",
         "/audit-events",
+        "/webhooks",
     )
 )
 

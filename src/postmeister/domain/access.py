@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, exists, false, not_, select
 
 from postmeister.errors import PermissionDenied
-from postmeister.models import ApiToken, ApiTokenDomain, AuditEvent, Domain, Package, SyncSource
+from postmeister.models import (
+    ApiToken,
+    ApiTokenDomain,
+    AuditEvent,
+    Domain,
+    Package,
+    SyncSource,
+    WebhookEndpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -110,4 +118,16 @@ def visible_sync_sources(actor: Actor) -> Select[SyncSource]:
         if actor.domain_ids is not None:
             return statement.where(false())  # a domain-limited token sees no source
         statement = statement.where(SyncSource.customer_id == actor.customer_id)
+    return statement
+
+
+def visible_webhooks(actor: Actor) -> Select[WebhookEndpoint]:
+    """The webhook endpoints this actor may see: an admin all of them, a customer its own.
+    Endpoints belong to the customer as a whole, so a domain-limited token sees none (they
+    would show events of domains outside its limit)."""
+    statement = select(WebhookEndpoint)
+    if not actor.is_admin:
+        if actor.domain_ids is not None:
+            return statement.where(false())
+        statement = statement.where(WebhookEndpoint.customer_id == actor.customer_id)
     return statement

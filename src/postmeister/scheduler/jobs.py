@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from postmeister.config import Settings
 from postmeister.domain.audit.service import prune as prune_audit_events
 from postmeister.domain.autoresponders.service import settle_due
+from postmeister.domain.webhooks.quota import warn_quotas
 from postmeister.scheduler.clock import Calendar
 from postmeister.sync.service import claim_due_sources, run_source
 
@@ -98,6 +99,10 @@ def _poll_sync_sources(claimed: list[int], context: JobContext) -> dict[str, int
     return results
 
 
+def _warn_quotas(session: Session, context: JobContext) -> int:
+    return warn_quotas(session, now=context.now)
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         name="autoresponder-dates",
@@ -117,5 +122,11 @@ JOBS: tuple[Job, ...] = (
         run=_claim_sync_sources,
         after_commit=_poll_sync_sources,
         description="fetch and apply the Basic JSON documents of the sync sources that are due",
+    ),
+    Job(
+        name="quota-warnings",
+        timing=Every(dt.timedelta(minutes=1)),
+        run=_warn_quotas,
+        description="report mailboxes at 90 % of their quota (webhook mailbox.quota_warning)",
     ),
 )

@@ -39,18 +39,30 @@ URL is shown without user name, password and query string, which may hold creden
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import ssl
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import httpx
+
+from postmeister.outbound import (
+    IpAddress,
+    OutboundFailed,
+    https_url,
+    pinned_request,
+    resolve,
+    show,
+    ssl_context,
+    transport_reason,
+)
+from postmeister.outbound import (
+    address_refusal as address_refusal,  # re-exported: the rule, for callers and tests
+)
 
 MAX_REDIRECTS: Final = 3
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
@@ -58,17 +70,6 @@ _USER_AGENT: Final = "postmeister-sync"
 # zlib window bits: 32 + 15 accepts gzip and zlib framing alike.
 _GZIP_OR_ZLIB: Final = 32 + zlib.MAX_WBITS
 _DECODE_STEP: Final = 64 * 1024
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix
-# (RFC 6052), IPv4-translated addresses (SIIT, RFC 2765) and the deprecated IPv4-compatible
-# form (RFC 4291; `::` and `::1` are in it too and are refused for what they are).
-_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
-_IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")
-_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
-# Local-use NAT64 (RFC 8215): translated by the operator's own gateway, where the IPv4 part
-# sits depends on the prefix length chosen there; never a public destination.
-_NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +89,10 @@ class FetchResult:
     url: str
 
 
-class FetchFailed(Exception):
-    """The document could not be fetched; `reason` says why, for an operator or customer."""
+# One kind of failure for every request to a customer's URL (`postmeister.outbound`).
+FetchFailed = OutboundFailed
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+_PRIVATE_SETTING: Final = "POSTMEISTER_SYNC__ALLOW_PRIVATE_NETWORKS"
 
 
 def fetch_document(
@@ -125,7 +124,7 @@ def fetch_document(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    context = _ssl_context(ca_bundle)
+    context = ssl_context(ca_bundle)
     for _hop in range(MAX_REDIRECTS + 1):
         _check_deadline(deadline, timeout, target)
         addresses = _resolve(target, public_only=not allow_private_networks)
@@ -145,13 +144,12 @@ def fetch_document(
                     timeout=timeout,
                 )
         except httpx.TimeoutException as exc:
-            raise FetchFailed(f"{_show(target)} did not answer within {timeout:g} seconds") from exc
+            raise FetchFailed(f"{show(target)} did not answer within {timeout:g} seconds") from exc
         except httpx.TransportError as exc:
-            raise FetchFailed(_transport_reason(exc, target, ca_bundle)) from exc
-    raise FetchFailed(f"{_show(url)} redirected more than {MAX_REDIRECTS} times; giving up")
+            raise FetchFailed(transport_reason(exc, target, ca_bundle)) from exc
+    raise FetchFailed(f"{show(url)} redirected more than {MAX_REDIRECTS} times; giving up")
 
 
-@contextmanager
 def _get(
     target: httpx.URL,
     addresses: list[IpAddress],
@@ -159,166 +157,35 @@ def _get(
     *,
     context: ssl.SSLContext,
     timeout: float,
-) -> Iterator[httpx.Response]:
-    """GET `target` from the first of `addresses` that accepts a connection.
-
-    The request URL names the address, so the client never resolves the name again; the
-    `Host` header and the `sni_hostname` extension carry the name, so the server sees the
-    usual request and the certificate is verified against the name. A TLS failure is final
-    (the next address would present the same certificate); a refused or unreachable address
-    moves on to the next one.
-    """
-    hostname = target.raw_host.decode("ascii")
-    pinned_headers = {**headers, "Host": target.netloc.decode("ascii")}
-    failure: httpx.ConnectError | None = None
-    # A fresh client per hop: its pool is keyed by address, and a connection verified for
-    # one name must not serve a redirect to another name on the same address.
-    with httpx.Client(
-        verify=context,
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        trust_env=False,
-    ) as client:
-        for address in addresses:
-            request = client.build_request(
-                "GET",
-                target.copy_with(host=str(address)),
-                headers=pinned_headers,
-                extensions={"sni_hostname": hostname},
-            )
-            try:
-                response = client.send(request, stream=True)
-            except httpx.ConnectError as exc:
-                if any(isinstance(cause, ssl.SSLError) for cause in _causes(exc)):
-                    raise
-                failure = exc
-                continue
-            try:
-                yield response
-            finally:
-                response.close()
-            return
-    assert failure is not None, "a resolved host has at least one address"
-    raise failure
+) -> AbstractContextManager[httpx.Response]:
+    return pinned_request("GET", target, addresses, headers, context=context, timeout=timeout)
 
 
 def _resolve(url: httpx.URL, *, public_only: bool) -> list[IpAddress]:
-    """The addresses of the URL's host, once; with `public_only`, refuse the host unless all
-    of them are public (one private answer among public ones is still a way in)."""
-    host = url.raw_host.decode("ascii")
-    try:
-        infos = socket.getaddrinfo(
-            host, url.port or 443, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed(f"the host name {url.host} cannot be resolved ({exc})") from exc
-    addresses: list[IpAddress] = []
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise FetchFailed(f"the host name {url.host} cannot be resolved (no addresses)")
-    if public_only:
-        for address in addresses:
-            reason = address_refusal(address)
-            if reason is not None:
-                raise FetchFailed(
-                    f"{url.host} resolves to the non-public address {address} ({reason}); sync "
-                    "sources must be on the public internet (an operator may allow private "
-                    "networks with POSTMEISTER_SYNC__ALLOW_PRIVATE_NETWORKS=true)"
-                )
-    return addresses
-
-
-def address_refusal(address: IpAddress) -> str | None:
-    """Why a customer's URL may not lead the controller to `address`; None for a public
-    unicast address.
-
-    IPv6 forms that reach an IPv4 address (IPv4-mapped and -translated, NAT64's well-known
-    prefix, 6to4) are judged by the IPv4 address inside them, so `64:ff9b::7f00:1` is
-    loopback. Forms whose destination cannot be judged here (Teredo, local-use NAT64,
-    the deprecated IPv4-compatible form) are refused outright.
-    """
-    if address.is_unspecified:
-        return "the unspecified address"
-    if address.is_loopback:
-        return "a loopback address"
-    if isinstance(address, ipaddress.IPv6Address):
-        inner = _embedded_ipv4(address)
-        if isinstance(inner, str):
-            return inner
-        if inner is not None:
-            reason = address_refusal(inner)
-            return None if reason is None else f"it leads to {inner}, {reason}"
-    if address.is_multicast:
-        return "a multicast address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_private:
-        return "a private-network address"
-    if address.is_reserved:
-        return "a reserved address"
-    if not address.is_global:
-        return "an address that is not globally routable"
-    return None
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | str | None:
-    """The IPv4 address an IPv6 address leads to, a reason to refuse it outright, or None."""
-    low32 = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in _IPV4_TRANSLATED or address in _NAT64:
-        return low32
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return "a Teredo tunnel address"
-    if address in _NAT64_LOCAL:
-        return "a local-use NAT64 address"
-    if address in _IPV4_COMPATIBLE:
-        return "a deprecated IPv4-compatible IPv6 address"
-    return None
+    return resolve(url, public_only=public_only, what="sync sources", setting=_PRIVATE_SETTING)
 
 
 def _https_url(url: str) -> httpx.URL:
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise FetchFailed(f"the sync URL is not a valid URL ({exc})") from exc
-    if parsed.scheme != "https":
-        raise FetchFailed(
-            f"the sync URL must start with https:// (got {parsed.scheme or 'no'} scheme); "
-            "documents hold password hashes and are fetched only over HTTPS"
-        )
-    if not parsed.host:
-        raise FetchFailed("the sync URL has no host name")
-    return parsed
-
-
-def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
-    try:
-        context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise FetchFailed(f"the CA bundle {ca_bundle} cannot be used: {exc}") from exc
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    return https_url(
+        url,
+        name="the sync URL",
+        why="documents hold password hashes and are fetched only over HTTPS",
+    )
 
 
 def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
     location = response.headers.get("Location")
     if not location:
         raise FetchFailed(
-            f"{_show(current)} answered HTTP {response.status_code} without a Location to go to"
+            f"{show(current)} answered HTTP {response.status_code} without a Location to go to"
         )
     try:
         nxt = current.join(location)
     except httpx.InvalidURL as exc:
-        raise FetchFailed(f"{_show(current)} redirected to an invalid URL ({exc})") from exc
+        raise FetchFailed(f"{show(current)} redirected to an invalid URL ({exc})") from exc
     if nxt.scheme != "https":
         raise FetchFailed(
-            f"{_show(current)} redirected to {_show(nxt)}, which is not HTTPS; "
+            f"{show(current)} redirected to {show(nxt)}, which is not HTTPS; "
             "redirects to plain http:// are refused"
         )
     return nxt
@@ -335,7 +202,7 @@ def _result(
     deadline: float,
     timeout: float,
 ) -> FetchResult:
-    where = _show(url)
+    where = show(url)
     status = response.status_code
     if status == 304 and conditional:
         return FetchResult(
@@ -367,7 +234,7 @@ def _result(
 def _read_body(
     response: httpx.Response, url: httpx.URL, *, max_bytes: int, deadline: float, timeout: float
 ) -> bytes:
-    where = _show(url)
+    where = show(url)
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
         raise FetchFailed(f"{where} sent the document in an unsupported encoding ({encoding})")
@@ -415,46 +282,8 @@ def _decoded(decompressor: zlib._Decompress | None, chunk: bytes) -> Iterator[by
 
 def _check_deadline(deadline: float, timeout: float, url: httpx.URL) -> None:
     if time.monotonic() > deadline:
-        raise FetchFailed(f"fetching {_show(url)} took longer than {timeout:g} seconds")
+        raise FetchFailed(f"fetching {show(url)} took longer than {timeout:g} seconds")
 
 
 def _too_large(where: str, max_bytes: int, detail: str) -> str:
     return f"the document at {where} is larger than the limit of {max_bytes} bytes ({detail})"
-
-
-def _transport_reason(exc: httpx.TransportError, url: httpx.URL, ca_bundle: Path | None) -> str:
-    host = url.host
-    where = _show(url)
-    for cause in _causes(exc):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            trusted_by = f"the CA bundle {ca_bundle}" if ca_bundle else "the system's CA store"
-            detail = cause.verify_message or str(cause)
-            return f"the TLS certificate of {host} is not trusted by {trusted_by} ({detail})"
-        if isinstance(cause, ssl.SSLError):
-            return f"the TLS handshake with {host} failed ({cause.reason or cause})"
-        if isinstance(cause, socket.gaierror):
-            return f"the host name {host} cannot be resolved ({cause.strerror})"
-        if isinstance(cause, ConnectionRefusedError):
-            return f"{host} refused the connection to port {url.port or 443}"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to {where} ({exc})"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{where} broke the HTTP protocol ({exc})"
-    return f"fetching {where} failed ({exc or type(exc).__name__})"
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it was raised from, innermost last."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _show(url: httpx.URL | str) -> str:
-    """The URL for messages: scheme, host, port and path; no credentials, no query."""
-    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"

@@ -43,12 +43,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.api.errors import WWW_AUTHENTICATE
-from postmeister.config import SchedulerSettings, Settings
+from postmeister.config import SchedulerSettings, Settings, WebhookSettings
 from tests.api.hosting.jsonapi import JSONAPI, forward, mailbox
 from tests.support.clock import ControlledClock
 from tests.support.factories import STRONG_PASSWORD, Tenant, make_tenant, make_token
 
 BASE_URL = "https://testserver"
+WEBHOOK_URL = "https://127.0.0.1:9/hook"  # nothing is sent: the dispatcher is off
 
 
 @dataclass
@@ -60,6 +61,7 @@ class World:
     forward_id: str
     app_password_id: str
     admin_token: str
+    webhook_id: str = "1"
 
     @property
     def auth(self) -> dict[str, str]:
@@ -75,7 +77,11 @@ class World:
 
 @pytest.fixture
 def fuzz_app(settings: Settings) -> FastAPI:
-    quiet = settings.model_copy(update={"scheduler": SchedulerSettings(enabled=False)})
+    # No background dispatcher; loopback webhook URLs allowed, so registrations can succeed.
+    hooks = WebhookSettings(enabled=False, allow_private_networks=True)
+    quiet = settings.model_copy(
+        update={"scheduler": SchedulerSettings(enabled=False), "webhooks": hooks}
+    )
     return create_app(quiet, clock=ControlledClock(dt.datetime(2026, 3, 10, 11, 0, tzinfo=dt.UTC)))
 
 
@@ -101,7 +107,24 @@ def world(fuzz_client: TestClient, sessions: sessionmaker[Session]) -> World:
         headers={**tenant.auth, "Content-Type": JSONAPI},
     )
     admin = make_token(sessions, admin=True)
-    return World(tenant, info["id"], office["id"], created.json()["data"]["id"], admin)
+    hook = fuzz_client.post(
+        "/webhooks",
+        json={
+            "data": {
+                "type": "webhook",
+                "attributes": {"url": WEBHOOK_URL, "event_types": ["address.created"]},
+            }
+        },
+        headers={**tenant.auth, "Content-Type": JSONAPI},
+    )
+    return World(
+        tenant,
+        info["id"],
+        office["id"],
+        created.json()["data"]["id"],
+        admin,
+        hook.json()["data"]["id"],
+    )
 
 
 def test_the_openapi_document_describes_the_hosting_dialect(fuzz_client: TestClient) -> None:
@@ -151,8 +174,8 @@ def test_the_openapi_document_describes_the_hosting_dialect(fuzz_client: TestCli
     assert patch["antispam"]["enum"] == ["reject", "junk-folder", "subject-rewrite", "none"]
     # Loading it is schemathesis' validation of the document: every operation loads.
     # 15 controller, 12 hosting, 5 sync-source, 5 customer, 5 package, 4 API-token, 5 domain,
-    # 2 audit
-    assert len(OPERATIONS) == len(LOADED) == 53
+    # 2 audit, 6 webhook
+    assert len(OPERATIONS) == len(LOADED) == 59
 
 
 # The document depends on the routes only; no database is touched to build it.
@@ -180,6 +203,8 @@ def steer(case: Any, world: World) -> None:
             params["address_id"] = chosen
     if "app_password_id" in params and _pick(case, world.app_password_id) is not None:
         params["app_password_id"] = world.app_password_id
+    if "webhook_id" in params and _pick(case, world.webhook_id) is not None:
+        params["webhook_id"] = world.webhook_id
     for name in ("account_id", "alias_id"):
         if name in params:
             chosen = _pick(case, "info@fuzz.example", "office@fuzz.example")
@@ -198,6 +223,9 @@ def steer(case: Any, world: World) -> None:
                 attributes["address_type"] = "mailbox"
                 for name in ("description", "forward_to", "antispam"):
                     attributes.pop(name, None)
+        url = attributes.get("url") if isinstance(attributes, dict) else None
+        if isinstance(url, str) and isinstance(attributes, dict) and _pick(case, "webhook url"):
+            attributes["url"] = WEBHOOK_URL  # a URL that passes, so creation succeeds
         if isinstance(body.get("domain"), str) and _pick(case, "steer"):
             body["domain"] = "fuzz.example"
     if case.path == "/email-addresses/{address_id}" and case.method.upper() == "PATCH":
@@ -375,6 +403,7 @@ def _fill(path: str, world: World) -> str:
         "package_id": "1",
         "token_id": "1",
         "event_id": "1",
+        "webhook_id": world.webhook_id,
     }
     return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
 

@@ -1,14 +1,68 @@
-"""The transactional outbox: deliveries queued in the transaction of the change."""
+"""The transactional outbox: deliveries queued in the transaction of the change.
+
+`audit.service.record_many` calls `enqueue` right after storing its events, in the same
+transaction: a change that commits has its deliveries committed with it, a change that rolls
+back queued nothing, and a controller killed after the commit finds them at its next start.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from postmeister.domain.audit.schemas import Event
+from postmeister.domain.webhooks.rules import event_types, ordering_key, payload
+from postmeister.models import WebhookDelivery, WebhookEndpoint
 
 
 def enqueue(session: Session, events: Sequence[Event]) -> None:
-    """Queue a delivery of each event to every endpoint that subscribed to it."""
-    del session, events  # endpoints and deliveries land with the webhooks work (issue 12)
+    """Queue a delivery of each event to every endpoint that subscribed to it.
+
+    An endpoint hears of an event when it is enabled, subscribed to the event's type, and
+    either an admin's (no customer: every event) or the event's customer's. One query finds
+    the endpoints for the whole batch and one executemany inserts the deliveries (sync
+    records thousands of events at once)."""
+    typed = [(event, types) for event in events if (types := event_types(event))]
+    if not typed:
+        return
+    customers = {event.customer_id for event, _ in typed if event.customer_id is not None}
+    endpoints = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.customer_id, WebhookEndpoint.event_types)
+        .where(WebhookEndpoint.enabled.is_(True))
+        .where(
+            or_(WebhookEndpoint.customer_id.is_(None), WebhookEndpoint.customer_id.in_(customers))
+        )
+        .order_by(WebhookEndpoint.id)
+    ).all()
+    if not endpoints:
+        return
+    rows: list[dict[str, Any]] = []
+    for event, types in typed:
+        key = ordering_key(event)
+        for event_type in types:
+            body: str | None = None
+            for endpoint_id, customer_id, subscribed in endpoints:
+                if customer_id is not None and customer_id != event.customer_id:
+                    continue
+                if event_type not in subscribed:
+                    continue
+                body = body if body is not None else payload(event, event_type)
+                rows.append(
+                    {
+                        "endpoint_id": endpoint_id,
+                        "event_type": event_type,
+                        "message_id": f"msg_{uuid.uuid4().hex}",
+                        "ordering_key": key,
+                        "payload": body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": event.occurred_at,
+                        "created_at": event.occurred_at,
+                    }
+                )
+    if rows:
+        session.execute(insert(WebhookDelivery), rows)
