@@ -87,10 +87,12 @@ def test_a_change_that_rolls_back_queues_nothing(
         with unit_of_work(sessions) as session:
             audit.record(
                 session,
-                resource="address",
-                resource_id=1,
-                action="created",
-                customer_id=alice.customer_id,
+                audit.event(
+                    resource="address",
+                    resource_id=1,
+                    action="created",
+                    customer_id=alice.customer_id,
+                ),
             )
             raise RuntimeError("the change fails after its event was recorded")
 

@@ -160,20 +160,24 @@ def record_run(
     session.add(run)
     session.flush()
     if run.result in RECORDED_RESULTS:
-        audit.record(
+        audit.record_many(
             session,
-            resource="sync_run",
-            resource_id=run.id,
-            action=run.result,
-            customer_id=customer_id,
-            name=f"sync source {source_id}" if source_id is not None else "sync document",
-            after={
-                "source_id": source_id,
-                "created": run.created,
-                "updated": run.updated,
-                "deleted": run.deleted,
-                "errors": outcome.errors or None,
-            },
+            [
+                audit.event(
+                    resource="sync_run",
+                    resource_id=run.id,
+                    action=run.result,
+                    customer_id=customer_id,
+                    name=f"sync source {source_id}" if source_id is not None else "sync document",
+                    after={
+                        "source_id": source_id,
+                        "created": run.created,
+                        "updated": run.updated,
+                        "deleted": run.deleted,
+                        "errors": outcome.errors or None,
+                    },
+                )
+            ],
         )
     return run
 

@@ -1,6 +1,6 @@
 """Recording changes in the audit trail, reading it, and forgetting old events.
 
-Every service that changes something calls `record` (or the sync bulk writer
+Every service that changes something calls `changed` or `record` (the sync bulk writer
 `record_many`) in the caller's transaction, after its own flush: the event commits with the
 change or not at all, and a crash between the two cannot exist. The actor comes from the
 request context (`ops.context`): an API token, or the origin set by `context.acting` (CLI,
@@ -88,31 +88,10 @@ def event(
     )
 
 
-def record(
-    session: Session,
-    *,
-    resource: str,
-    resource_id: int | str,
-    action: str,
-    customer_id: int | None,
-    before: Snapshot | None = None,
-    after: Snapshot | None = None,
-    domain_id: int | None = None,
-    name: str | None = None,
-) -> Event | None:
+def record(session: Session, recorded: Event) -> Event | None:
     """Store one change (and queue its webhooks). An update that changed no field is no
     event: None."""
-    recorded = event(
-        resource=resource,
-        resource_id=resource_id,
-        action=action,
-        customer_id=customer_id,
-        before=before,
-        after=after,
-        domain_id=domain_id,
-        name=name,
-    )
-    if action == "updated" and not recorded.changes:
+    if recorded.action == "updated" and not recorded.changes:
         return None
     record_many(session, [recorded])
     return recorded
@@ -131,14 +110,16 @@ def changed(
     created); `gone` when it no longer exists (its `before` is then all there is)."""
     return record(
         session,
-        resource=kind.resource,
-        resource_id=getattr(row, "id"),  # noqa: B009 - every audited model has an id
-        action=action,
-        customer_id=kind.customer_of(row),
-        domain_id=kind.domain_of(row),
-        name=kind.name_of(row),
-        before=before,
-        after=None if gone else kind.snapshot(row),
+        event(
+            resource=kind.resource,
+            resource_id=getattr(row, "id"),  # noqa: B009 - every audited model has an id
+            action=action,
+            customer_id=kind.customer_of(row),
+            domain_id=kind.domain_of(row),
+            name=kind.name_of(row),
+            before=before,
+            after=None if gone else kind.snapshot(row),
+        ),
     )
 
 
