@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork
+from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -155,6 +155,67 @@ class DataplaneSettings(BaseModel):
     tls_key_file: Path | None = None
 
 
+class ClientSettings(BaseModel):
+    """What mail clients are told to connect to: the one source of the client-facing host
+    names and ports.
+
+    The client autoconfiguration documents (Thunderbird's autoconfig, Outlook's
+    autodiscover, the Apple `.mobileconfig`; `postmeister.domain.clientconfig`) and the
+    RFC 6186 SRV records in the README all name these values and nothing else, so they
+    cannot disagree with one another. The production data plane's listeners are to be
+    rendered from the same settings (the coming `postmeister dataplane install`, issue 13
+    item 2), so what a client is told is what the server listens on; until then an operator
+    who moves a listener changes it here too. The defaults are the standard ports of issue 13
+    item 2. A port set to null is not offered: the documents leave that service out (e.g.
+    `POSTMEISTER_CLIENT__POP3_STARTTLS_PORT=null` while POP3 is not installed).
+
+    `POSTMEISTER_CLIENT__HOST`: the host name clients connect to for IMAP, POP3 and
+    submission; the name on the TLS certificate. Default: `dataplane.hostname`.
+    """
+
+    host: str | None = None
+    # IMAP with implicit TLS (imaps, RFC 8314).
+    imap_tls_port: int | None = Field(default=993, ge=1, le=65535)
+    # IMAP on the plain port, STARTTLS required before login.
+    imap_starttls_port: int | None = Field(default=143, ge=1, le=65535)
+    # POP3 with implicit TLS (pop3s).
+    pop3_tls_port: int | None = Field(default=995, ge=1, le=65535)
+    # POP3 on the plain port, STARTTLS (STLS) required before login.
+    pop3_starttls_port: int | None = Field(default=110, ge=1, le=65535)
+    # Message submission with implicit TLS ("submissions", RFC 8314).
+    submission_tls_port: int | None = Field(default=465, ge=1, le=65535)
+    # Message submission with STARTTLS required (RFC 6409).
+    submission_starttls_port: int | None = Field(default=587, ge=1, le=65535)
+    # The provider's name as clients show it (Thunderbird's displayName, the profile's
+    # organisation). Default: the mail domain itself.
+    display_name: str | None = None
+
+    @field_validator(
+        "imap_tls_port",
+        "imap_starttls_port",
+        "pop3_tls_port",
+        "pop3_starttls_port",
+        "submission_tls_port",
+        "submission_starttls_port",
+        mode="before",
+    )
+    @classmethod
+    def _not_offered(cls, value: object) -> object:
+        # An environment variable is a string: "null" (or empty) means "not offered".
+        if isinstance(value, str) and value.strip().lower() in ("", "null", "none"):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _offers_reading_and_sending(self) -> ClientSettings:
+        # Every document needs an IMAP server to read and a submission server to send with.
+        if self.imap_tls_port is None and self.imap_starttls_port is None:
+            raise ValueError("at least one IMAP port (imap_tls_port, imap_starttls_port)")
+        if self.submission_tls_port is None and self.submission_starttls_port is None:
+            raise ValueError("at least one submission port (submission_tls_port, ...)")
+        return self
+
+
 class AuditSettings(BaseModel):
     """The audit trail (`GET /audit-events`, `postmeister audit`): events older than
     `retention_days` (default 400: a year and a bit, for a yearly review) are removed by the
@@ -188,8 +249,14 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+
+    @property
+    def client_host(self) -> str:
+        """The host name mail clients connect to (`client.host`, else `dataplane.hostname`)."""
+        return self.client.host or self.dataplane.hostname
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -51,7 +51,13 @@ def operator_site(**overrides: object) -> Site:
 def instance_site() -> Site:
     layout = StackLayout(Path("/srv/stack"))
     instance = Instance(
-        layout=layout, listen="127.0.0.1", smtp_port=10025, submission_port=10587, imap_port=10143
+        layout=layout,
+        listen="127.0.0.1",
+        smtp_port=10025,
+        submission_port=10587,
+        imap_port=10143,
+        pop3_port=10110,
+        pop3s_port=10995,
     )
     return operator_site(
         config_dir=layout.etc,

@@ -21,7 +21,7 @@ def test_status_without_a_stack_says_so(tmp_path: Path) -> None:
 def test_status_of_a_stopped_stack_names_every_daemon(tmp_path: Path) -> None:
     layout = StackLayout(tmp_path / "stack")
     layout.root.mkdir()
-    names = ("smtp", "imap", "milter", "antispam", "milter_metrics", "rspamd", "authpolicy")
+    names = ("smtp", "imap", "pop3", "milter", "antispam", "milter_metrics", "rspamd", "authpolicy")
     layout.state_file.write_text(json.dumps({name: free_port() for name in names}))
     result = cli("dataplane", "status", "--dir", str(layout.root), env={**os.environ})
     assert result.returncode == 1, result.stderr

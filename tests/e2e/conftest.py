@@ -2,7 +2,7 @@
 
 Each stack is started with `dataplane up` as a separate process (the command an operator
 runs) and stopped with `dataplane down`; changes are made through the controller API, exactly
-as a customer would, and observed with real SMTP and IMAP clients.
+as a customer would, and observed with real SMTP, IMAP and POP3 clients.
 
 The stacks live under a fresh directory in /tmp whose parents are searchable by the postfix,
 dovecot and vmail users (pytest's own tmp_path is private to root, which they cannot enter).
@@ -151,7 +151,7 @@ def start_stack(backend: str, root: Path, database_url: str) -> Iterator[Stack]:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, f"`up` must print exactly one JSON object: {result.stdout!r}"
     ports = json.loads(lines[0])
-    assert {"smtp", "submission", "imap"} <= set(ports)
+    assert {"smtp", "submission", "imap", "pop3", "pop3s"} <= set(ports)
     pids = stack_pids(root / "stack")
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)

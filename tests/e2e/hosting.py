@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 
+from postmeister.db import unit_of_work
+from postmeister.domain.domains.service import add_domain
 from tests.e2e.conftest import Stack, unique
+from tests.support.factories import make_token
 
 JSONAPI = "application/vnd.api+json"
 
@@ -73,3 +76,69 @@ def set_quota(stack: Stack, address_id: str, quota_bytes: int | None) -> None:
     assert patch(stack, address_id, {"quota": {"limit": quota_bytes}})["quota"]["limit"] == (
         quota_bytes
     )
+
+
+def app_password(stack: Stack, box: Mailbox, device: str) -> tuple[str, str]:
+    """Issue an application password for `box`: its id and the secret (shown once)."""
+    document = {
+        "data": {
+            "type": "application-password",
+            "attributes": {"device": device, "application": "Mail"},
+        }
+    }
+    data = request(
+        stack, "POST", f"/email-addresses/{box.id}/application-passwords", document
+    ).json()["data"]
+    return data["id"], data["attributes"]["password"]
+
+
+def revoke_app_password(stack: Stack, box: Mailbox, password_id: str) -> None:
+    request(stack, "DELETE", f"/email-addresses/{box.id}/application-passwords/{password_id}")
+
+
+def request_as(
+    stack: Stack, token: str, method: str, path: str, document: Any = None
+) -> httpx.Response:
+    """A request with another bearer token than the stack's customer's; not checked."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": JSONAPI, "Content-Type": JSONAPI}
+    response: httpx.Response = stack.api.request(method, path, json=document, headers=headers)
+    return response
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer of its own (created by an admin through `/customers`), one domain, a token."""
+
+    id: int
+    admin: str
+    token: str
+    domain: str
+
+
+def customer(stack: Stack, *, prefix: str) -> Customer:
+    admin = make_token(stack.sessions, admin=True)
+    name = unique(prefix)
+    created = request_as(
+        stack, admin, "POST", "/customers",
+        {"data": {"type": "customer", "attributes": {"name": name}}},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    customer_id = int(created.json()["data"]["id"])
+    domain = f"{name}.e2e.example"
+    with unit_of_work(stack.sessions) as session:
+        add_domain(session, customer_id=customer_id, name=domain)
+    issued = request_as(
+        stack, admin, "POST", "/api-tokens",
+        {"data": {"type": "api-token", "attributes": {"customer_id": customer_id}}},
+    )  # fmt: skip
+    assert issued.status_code == 201, issued.text
+    token = issued.json()["data"]["attributes"]["token"]
+    return Customer(customer_id, admin, token, domain)
+
+
+def suspend(stack: Stack, who: Customer, *, suspended: bool = True) -> None:
+    document = {
+        "data": {"type": "customer", "id": str(who.id), "attributes": {"suspended": suspended}}
+    }
+    response = request_as(stack, who.admin, "PATCH", f"/customers/{who.id}", document)
+    assert response.status_code == 200, response.text

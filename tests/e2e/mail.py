@@ -1,4 +1,4 @@
-"""Real SMTP and IMAP clients, as a remote mail server and as a mail program would use them."""
+"""Real SMTP, IMAP and POP3 clients, as a remote mail server and as a mail program would use them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import email
 import email.message
 import email.policy
 import imaplib
+import poplib
 import smtplib
+import socket
 import ssl
 import time
 import uuid
@@ -226,3 +228,83 @@ def subject_is(subject: str) -> Callable[[email.message.EmailMessage], bool]:
 
 def subject_contains(text: str) -> Callable[[email.message.EmailMessage], bool]:
     return lambda message: text in str(message["Subject"])
+
+
+class _Pop3From(poplib.POP3):
+    """A POP3 client whose connection comes from `source` (another loopback address is
+    another client to Dovecot: neither local nor trusted)."""
+
+    def __init__(self, host: str, port: int, *, source: str, timeout: float) -> None:
+        self._source = source
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return socket.create_connection(
+            (self.host, self.port), timeout, source_address=(self._source, 0)
+        )
+
+
+def pop3_connect(
+    port: int, *, implicit_tls: bool = False, source: str | None = None
+) -> poplib.POP3:
+    """A POP3 session, in TLS: implicit on the POP3S port, else STARTTLS (STLS) first.
+
+    With `source`, the connection comes from that address and STLS is left to the caller.
+    """
+    if implicit_tls:
+        return poplib.POP3_SSL(HOST, port, timeout=15, context=TLS)
+    if source is not None:
+        return _Pop3From(HOST, port, source=source, timeout=15)
+    pop = poplib.POP3(HOST, port, timeout=15)
+    pop.stls(context=TLS)
+    return pop
+
+
+def pop3_login_works(port: int, user: str, password: str, *, implicit_tls: bool = False) -> bool:
+    pop = pop3_connect(port, implicit_tls=implicit_tls)
+    try:
+        pop.user(user)
+        pop.pass_(password)
+    except poplib.error_proto:
+        return False
+    finally:
+        pop.close()
+    return True
+
+
+def pop3_subjects(port: int, user: str, password: str, *, implicit_tls: bool = False) -> list[str]:
+    """The subject of every message, in POP3's order, left on the server."""
+    pop = pop3_connect(port, implicit_tls=implicit_tls)
+    try:
+        pop.user(user)
+        pop.pass_(password)
+        count, _ = pop.stat()
+        subjects = []
+        for number in range(1, count + 1):
+            _, lines, _ = pop.top(number, 0)
+            parsed = email.message_from_bytes(b"\r\n".join(lines), policy=email.policy.default)
+            subjects.append(str(parsed["Subject"]))
+        pop.quit()
+        return subjects
+    finally:
+        pop.close()
+
+
+def pop3_delete(port: int, user: str, password: str, subject: str) -> bool:
+    """RETR every message, DELE the one with `subject`, QUIT (which expunges); True if found."""
+    pop = pop3_connect(port)
+    try:
+        pop.user(user)
+        pop.pass_(password)
+        count, _ = pop.stat()
+        found = False
+        for number in range(1, count + 1):
+            _, lines, _ = pop.retr(number)
+            parsed = email.message_from_bytes(b"\r\n".join(lines), policy=email.policy.default)
+            if str(parsed["Subject"]) == subject:
+                pop.dele(number)
+                found = True
+        pop.quit()
+        return found
+    finally:
+        pop.close()

@@ -12,19 +12,6 @@ from tests.e2e.mail import imap_login_works, submit
 pytestmark = pytest.mark.e2e
 
 
-def issue(stack: Stack, box: hosting.Mailbox, device: str) -> tuple[str, str]:
-    document = {
-        "data": {
-            "type": "application-password",
-            "attributes": {"device": device, "application": "Mail"},
-        }
-    }
-    data = hosting.request(
-        stack, "POST", f"/email-addresses/{box.id}/application-passwords", document
-    ).json()["data"]
-    return data["id"], data["attributes"]["password"]
-
-
 def sends(stack: Stack, box: hosting.Mailbox, password: str) -> tuple[str, int]:
     result = submit(
         stack.ports["submission"], login=box.address, password=password,
@@ -35,8 +22,8 @@ def sends(stack: Stack, box: hosting.Mailbox, password: str) -> tuple[str, int]:
 
 def test_app_passwords_from_the_api_log_in_and_a_deleted_one_fails_at_once(stack: Stack) -> None:
     box = hosting.mailbox(stack, prefix="apps")
-    phone_id, phone = issue(stack, box, "Telefon")
-    _, laptop = issue(stack, box, "Laptop")
+    phone_id, phone = hosting.app_password(stack, box, "Telefon")
+    _, laptop = hosting.app_password(stack, box, "Laptop")
     imap = stack.ports["imap"]
 
     for secret in (phone, laptop, box.password):
@@ -46,7 +33,7 @@ def test_app_passwords_from_the_api_log_in_and_a_deleted_one_fails_at_once(stack
     other = hosting.mailbox(stack, prefix="other")
     assert not imap_login_works(imap, other.address, phone)
 
-    hosting.request(stack, "DELETE", f"/email-addresses/{box.id}/application-passwords/{phone_id}")
+    hosting.revoke_app_password(stack, box, phone_id)
 
     assert not imap_login_works(imap, box.address, phone)
     stage, code = sends(stack, box, phone)

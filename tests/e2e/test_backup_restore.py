@@ -35,7 +35,6 @@ from tests.e2e.mail import (
     wait_for_messages,
     wait_for_subject,
 )
-from tests.e2e.test_app_passwords_api import issue
 from tests.support.databases import fresh_postgres_database
 from tests.support.processes import CliWorker, cli
 from tests.support.secrets import keep_logs
@@ -90,7 +89,7 @@ def test_backup_under_load_restores_into_a_working_installation(
     """`backup` and the failing `dataplane status` run as the real executable; `restore` and
     the first `status` go through the same entry point in the CLI worker."""
     box = hosting.mailbox(stack, prefix="kept")
-    _, app_secret = issue(stack, box, "Telefon")
+    _, app_secret = hosting.app_password(stack, box, "Telefon")
     away = hosting.mailbox(stack, prefix="away")
     hosting.patch(stack, away.id, {"autoresponder": {"text": "Bin im Urlaub."}})
     hosting.patch(stack, away.id, {"autoresponder": {"active": True}})

@@ -1,4 +1,4 @@
-"""Brute force over real IMAP and SMTP AUTH (finding 9 of issue 10): wrong passwords get
+"""Brute force over real IMAP, POP3 and SMTP AUTH (finding 9 of issue 10): wrong passwords get
 slower and are then refused, per client address and per account, while everybody else logs
 in at normal speed.
 
@@ -12,6 +12,8 @@ whole session.
 
 from __future__ import annotations
 
+import poplib
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,6 +22,7 @@ from bench.brute_force import Outcome, imap_attempt, smtp_attempt
 from postmeister.dataplane.authpolicy import Limits
 from postmeister.dataplane.render.postfix import SUBMISSION_AUTH_RATE_LIMIT
 from tests.e2e.conftest import Account, Stack
+from tests.e2e.mail import TLS, pop3_connect
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +37,24 @@ def wrong(number: int) -> str:
     return f"Not-the-password-{number}"
 
 
+def pop3_attempt(port: int, user: str, password: str, *, source: str) -> Outcome:
+    """A new connection, STLS, USER and PASS: timed from connect to the answer to PASS."""
+    started = time.perf_counter()
+    pop = pop3_connect(port, source=source)
+    try:
+        pop.stls(context=TLS)
+        pop.user(user)
+        ok, reply = True, pop.pass_(password).decode(errors="replace")
+    except poplib.error_proto as error:
+        ok, reply = False, str(error)
+    finally:
+        pop.close()
+    return Outcome(ok, time.perf_counter() - started, reply)
+
+
 def attempt(stack: Stack, protocol: str, account: str, password: str, source: str) -> Outcome:
+    if protocol == "pop3":
+        return pop3_attempt(stack.ports["pop3"], account, password, source=source)
     if protocol == "imap":
         return imap_attempt(stack.ports["imap"], account, password, source=source)
     return smtp_attempt(stack.ports["submission"], account, password, source=source)
@@ -46,7 +66,7 @@ def in_parallel(stack: Stack, jobs: list[tuple[str, str, str, str]]) -> list[Out
 
 
 def assert_normal_login(stack: Stack, account: Account, source: str) -> None:
-    for protocol in ("imap", "smtp"):
+    for protocol in ("imap", "pop3", "smtp"):
         outcome = attempt(stack, protocol, account.address, account.password, source)
         assert outcome.ok, f"{protocol} from {source}: {outcome.reply}"
         assert outcome.seconds < NORMAL, f"{protocol} from {source}: {outcome.seconds:.2f} s"
@@ -80,8 +100,8 @@ def test_wrong_passwords_from_one_address_get_slower_then_the_address_is_refused
     jobs = [("imap", victim.address, wrong(n), attacker) for n in rest]
     assert not any(o.ok for o in in_parallel(stack, jobs))
 
-    # Now even the right password is refused from that address, over both protocols...
-    for protocol in ("imap", "smtp"):
+    # Now even the right password is refused from that address, over every protocol...
+    for protocol in ("imap", "pop3", "smtp"):
         refused = attempt(stack, protocol, victim.address, victim.password, attacker)
         assert not refused.ok, f"{protocol}: the blocked address logged in"
         assert refused.seconds < FAILURE_DELAY + NORMAL, "a refusal is not delayed further"
@@ -106,17 +126,18 @@ def test_guesses_spread_over_many_addresses_lock_the_account_only_for_new_addres
     home = "127.0.1.1"
     assert_normal_login(stack, victim, home)
 
-    # A botnet: every address guesses once, so no per-address limit ever fires.
+    # A botnet: every address guesses once, so no per-address limit ever fires; IMAP, POP3
+    # and SMTP AUTH count together.
     guesses = LIMITS.account_block_after
+    protocols = ("imap", "pop3", "smtp")
     jobs = [
-        ("imap" if n % 2 else "smtp", victim.address, wrong(n), f"127.0.2.{n}")
-        for n in range(1, guesses + 1)
+        (protocols[n % 3], victim.address, wrong(n), f"127.0.2.{n}") for n in range(1, guesses + 1)
     ]
     for batch in (jobs[: guesses // 2], jobs[guesses // 2 :]):
         assert not any(o.ok for o in in_parallel(stack, batch))
 
     # The account is closed to new addresses, even with the right password...
-    for protocol in ("imap", "smtp"):
+    for protocol in ("imap", "pop3", "smtp"):
         refused = attempt(stack, protocol, victim.address, victim.password, "127.0.2.200")
         assert not refused.ok, f"{protocol}: a new address got into the attacked account"
     # ...but not to the owner at home, and no other account is touched.

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from postmeister.api import dialects, docs, ops
+from postmeister.api import clientconfig, dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(audit.routes)
     app.include_router(ops.probes)
     app.include_router(ops.scrape)
+    app.include_router(clientconfig.router)
     app.add_middleware(
         Transport,
         max_body=settings.http.max_body_bytes,

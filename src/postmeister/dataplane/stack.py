@@ -1,5 +1,5 @@
 """All process and file I/O of the data plane: writing rendered files, starting and stopping
-a private Postfix + Dovecot + sender milter under one directory.
+a private Postfix + Dovecot (IMAP, POP3) + sender milter under one directory.
 
 The renderers stay pure; this module resolves what depends on the machine (free ports, user
 ids, file ownership), writes the files and runs the daemons. Each daemon is stopped by the pid
@@ -172,6 +172,8 @@ def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -
         smtp_port=ports["smtp"],
         submission_port=ports["submission"],
         imap_port=ports["imap"],
+        pop3_port=ports["pop3"],
+        pop3s_port=ports["pop3s"],
         rspamd_cache_dir=RSPAMD_CACHE_DIR,
     )
     return Site(
@@ -219,8 +221,8 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     _check_contract(site_db)
     _ensure_mail_user(dp.mail_user)
     names = (
-        "smtp", "submission", "imap", "lmtp", "milter", "quota_status", "antispam", "rspamd",
-        "authpolicy", "milter_metrics",
+        "smtp", "submission", "imap", "pop3", "pop3s", "lmtp", "milter", "quota_status",
+        "antispam", "rspamd", "authpolicy", "milter_metrics",
     )  # fmt: skip
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     site = stack_site(settings, paths, ports)
@@ -242,6 +244,8 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         _wait_for_port(ports["authpolicy"], "auth policy")
         _start_dovecot(paths)
         _wait_for_port(ports["imap"], "dovecot imap")
+        _wait_for_port(ports["pop3"], "dovecot pop3")
+        _wait_for_port(ports["pop3s"], "dovecot pop3s")
         _wait_for_port(ports["lmtp"], "dovecot lmtp")
         _wait_for_port(ports["quota_status"], "dovecot quota-status")
         _start_python_service(

@@ -1,7 +1,7 @@
 """`postmeister dataplane status`: does each daemon answer, and can it read the contract?
 
 Per daemon, two facts:
-- `answers`: it speaks its protocol on its port (SMTP banner, IMAP greeting, rspamd's
+- `answers`: it speaks its protocol on its port (SMTP banner, IMAP and POP3 greetings, rspamd's
   `/ping`, an HTTP answer from the auth policy service, the milters' TCP ports);
 - `reads_contract`: a lookup through the daemon itself reaches the contract views —
   Postfix: `postmap -q` on its `virtual_mailbox_domains` map; Dovecot: `doveadm user` (its
@@ -41,6 +41,7 @@ _EX_NOUSER: Final = 67
 class Targets:
     smtp: Endpoint
     imap: Endpoint
+    pop3: Endpoint
     milter: Endpoint
     antispam: Endpoint
     milter_metrics: Endpoint
@@ -75,6 +76,7 @@ def stack_targets(root: Path) -> Targets:
     return Targets(
         smtp=at("smtp"),
         imap=at("imap"),
+        pop3=at("pop3"),
         milter=at("milter"),
         antispam=at("antispam"),
         milter_metrics=at("milter_metrics"),
@@ -90,6 +92,7 @@ def system_targets(settings: Settings) -> Targets:
     return Targets(
         smtp=Endpoint("127.0.0.1", 25),
         imap=Endpoint("127.0.0.1", 143),
+        pop3=Endpoint("127.0.0.1", 110),
         milter=Endpoint.parse(dp.milter_address),
         antispam=Endpoint.parse(dp.antispam_milter_address),
         milter_metrics=Endpoint.parse(dp.milter_metrics_address),
@@ -162,7 +165,8 @@ def _postfix(targets: Targets) -> DaemonStatus:
 
 
 def _dovecot(targets: Targets) -> DaemonStatus:
-    problem = _greeting(targets.imap, b"* OK")
+    problems = [p for p in (_greeting(targets.imap, b"* OK"), _greeting(targets.pop3, b"+OK")) if p]
+    problem = "; ".join(problems) or None
     config = ["-c", str(targets.dovecot_config)] if targets.dovecot_config else []
     lookup = _run(["doveadm", *config, "user", PROBE_ADDRESS])
     if isinstance(lookup, str):

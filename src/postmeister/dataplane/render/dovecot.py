@@ -21,7 +21,10 @@ One dict (`postmeister`, served by Dovecot's dict process over SQL) carries the 
   a message larger than the space left) is a temporary failure, so Postfix keeps the
   message queued instead of bouncing it.
 
-Brute force (IMAP, and SMTP AUTH, which Postfix hands to this Dovecot): every failure is
+POP3 shares all of it: the passdbs, the userdb (quota, Maildir), the auth policy and the TLS
+rules are global, so `protocol pop3` only holds POP3's own settings.
+
+Brute force (IMAP, POP3, and SMTP AUTH, which Postfix hands to this Dovecot): every failure is
 answered after `auth_failure_delay`; Dovecot's own per-address penalty (anvil) is left on;
 and the Postmeister auth policy service (`postmeister.dataplane.authpolicy`, its numbers
 there) is asked before and after each password check, slowing and then refusing repeated
@@ -280,10 +283,28 @@ def postmeister_conf(site: Site) -> str:
             "protocol imap {\n",
             "  mail_plugins = $mail_plugins imap_quota\n",
             "}\n",
+            *_pop3(),
         ]
     )
     lines.extend(_quota_and_sieve(site))
     return "".join(lines)
+
+
+def _pop3() -> list[str]:
+    """POP3 with IMAP's passdbs, userdb, quota, auth policy and TLS rules (all global)."""
+    return [
+        "protocol pop3 {\n",
+        "  # UIDL from the IMAP UID and UIDVALIDITY (Dovecot's default, stated so that an\n",
+        "  # included file cannot change it): stable while the Maildir's uidlist is, so a\n",
+        "  # client that leaves mail on the server does not download it again.\n",
+        "  pop3_uidl_format = %08Xu%08Xv\n",
+        "  # No lock for the whole session: a client that stays connected blocks neither\n",
+        "  # deliveries nor the same mailbox's IMAP sessions.\n",
+        "  pop3_lock_session = no\n",
+        "  # Outlook and Outlook Express hang on NULs and on a header without a blank line.\n",
+        "  pop3_client_workarounds = outlook-no-nuls oe-ns-eoh\n",
+        "}\n",
+    ]
 
 
 def _globals(site: Site) -> list[str]:
@@ -370,7 +391,7 @@ def instance_conf(site: Site, instance: Instance) -> str:
         f"state_dir = {instance.layout.dovecot_state}\n",
         "instance_name = postmeister\n",
         f"listen = {instance.listen}\n",
-        "protocols = imap lmtp\n",
+        "protocols = imap pop3 lmtp\n",
         f"log_path = {instance.layout.log_dir / 'dovecot.log'}\n",
         "ssl = yes\n" if tls else "ssl = no\n",
     ]
@@ -388,6 +409,11 @@ def instance_conf(site: Site, instance: Instance) -> str:
             f"  inet_listener imap {{\n    address = {instance.listen}\n",
             f"    port = {instance.imap_port}\n  }}\n",
             "  inet_listener imaps {\n    port = 0\n  }\n}\n",
+            "service pop3-login {\n",
+            f"  inet_listener pop3 {{\n    address = {instance.listen}\n",
+            f"    port = {instance.pop3_port}\n  }}\n",
+            *_pop3s_listener(instance, tls_enabled=tls is not None),
+            "}\n",
             "# This stack's own clients (tests, benchmarks) all come from 127.0.0.1, and Dovecot\n",
             "# 2.3's per-address penalty cannot exempt an address: one typo would slow them all.\n",
             "# It is off here; the auth policy service applies its limits per address (127.0.0.1\n",
@@ -397,6 +423,15 @@ def instance_conf(site: Site, instance: Instance) -> str:
         ]
     )
     return "".join(lines)
+
+
+def _pop3s_listener(instance: Instance, *, tls_enabled: bool) -> list[str]:
+    if not tls_enabled:
+        return ["  inet_listener pop3s {\n    port = 0\n  }\n"]
+    return [
+        f"  inet_listener pop3s {{\n    address = {instance.listen}\n",
+        f"    port = {instance.pop3s_port}\n    ssl = yes\n  }}\n",
+    ]
 
 
 def render_dovecot(site: Site) -> list[RenderedFile]:

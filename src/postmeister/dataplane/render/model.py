@@ -213,6 +213,9 @@ class Instance:
     smtp_port: int
     submission_port: int
     imap_port: int
+    # POP3: STARTTLS on the first port, implicit TLS on the second.
+    pop3_port: int
+    pop3s_port: int
     # Compiled rspamd regular expressions (hyperscan): a cache keyed by the rules' hashes, so
     # stacks on one machine may share it; compiling the stock rules takes seconds.
     rspamd_cache_dir: Path | None = None
