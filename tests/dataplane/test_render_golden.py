@@ -58,6 +58,8 @@ def instance_site() -> Site:
         imap_port=10143,
         pop3_port=10110,
         pop3s_port=10995,
+        imaps_port=10993,
+        submissions_port=10465,
     )
     return operator_site(
         config_dir=layout.etc,

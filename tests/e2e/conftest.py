@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
-from postmeister.config import PasswordSettings, Settings
+from postmeister.config import PasswordSettings, Settings, WebhookSettings
 from postmeister.dataplane.render.model import StackLayout
 from postmeister.db import make_engine, make_session_factory
 from postmeister.domain.passwords.generator import generate_password
@@ -144,7 +144,13 @@ def start_stack(backend: str, root: Path, database_url: str) -> Iterator[Stack]:
         "POSTMEISTER_DATABASE_URL": database_url,
     }
     settings = Settings(
-        data_dir=root / "data", database_url=database_url, passwords=fast_password_settings()
+        data_dir=root / "data",
+        database_url=database_url,
+        passwords=fast_password_settings(),
+        # The stacks live for the whole session: a dispatcher polling every 2 s would write
+        # its log lines into other tests' captured logs (tests/ops/test_logs.py). The e2e
+        # tests deliver no webhooks; tests/webhooks and tests/server do, with their own apps.
+        webhooks=WebhookSettings(enabled=False),
     )
     result = dataplane_cli("up", "--dir", str(root / "stack"), env=env)
     assert result.returncode == 0, result.stderr

@@ -81,10 +81,18 @@ def submit(
     header_from: str,
     to: str,
     subject: str = "submitted",
+    implicit_tls: bool = False,
 ) -> Submission:
-    """Send like a mail program: STARTTLS, AUTH, then one message."""
-    with smtplib.SMTP(HOST, port, timeout=15) as smtp:
-        smtp.starttls(context=TLS)
+    """Send like a mail program: STARTTLS (or, with `implicit_tls`, TLS from the start on
+    the submissions port), AUTH, then one message."""
+    smtp = (
+        smtplib.SMTP_SSL(HOST, port, timeout=15, context=TLS)
+        if implicit_tls
+        else smtplib.SMTP(HOST, port, timeout=15)
+    )
+    with smtp:
+        if not implicit_tls:
+            smtp.starttls(context=TLS)
         smtp.ehlo("laptop.example")
         if login is not None:
             # PLAIN only: smtplib's login() would try LOGIN after a failed PLAIN, and each
@@ -107,9 +115,16 @@ def submit(
         return Submission("sent", code, text.decode())
 
 
-def imap_login_works(port: int, user: str, password: str) -> bool:
-    with imaplib.IMAP4(HOST, port, timeout=15) as imap:
-        imap.starttls(ssl_context=TLS)
+def imap_login_works(port: int, user: str, password: str, *, implicit_tls: bool = False) -> bool:
+    """Whether `password` logs in: after STARTTLS, or on the imaps port with `implicit_tls`."""
+    imap = (
+        imaplib.IMAP4_SSL(HOST, port, ssl_context=TLS, timeout=15)
+        if implicit_tls
+        else imaplib.IMAP4(HOST, port, timeout=15)
+    )
+    with imap:
+        if not implicit_tls:
+            imap.starttls(ssl_context=TLS)
         try:
             imap.login(user, password)
         except imaplib.IMAP4.error:

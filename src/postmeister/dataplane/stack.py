@@ -174,6 +174,8 @@ def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -
         imap_port=ports["imap"],
         pop3_port=ports["pop3"],
         pop3s_port=ports["pop3s"],
+        imaps_port=ports["imaps"],
+        submissions_port=ports["submissions"],
         rspamd_cache_dir=RSPAMD_CACHE_DIR,
     )
     return Site(
@@ -221,8 +223,8 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     _check_contract(site_db)
     _ensure_mail_user(dp.mail_user)
     names = (
-        "smtp", "submission", "imap", "pop3", "pop3s", "lmtp", "milter", "quota_status",
-        "antispam", "rspamd", "authpolicy", "milter_metrics",
+        "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "lmtp",
+        "milter", "quota_status", "antispam", "rspamd", "authpolicy", "milter_metrics",
     )  # fmt: skip
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     site = stack_site(settings, paths, ports)
@@ -244,6 +246,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         _wait_for_port(ports["authpolicy"], "auth policy")
         _start_dovecot(paths)
         _wait_for_port(ports["imap"], "dovecot imap")
+        _wait_for_port(ports["imaps"], "dovecot imaps")
         _wait_for_port(ports["pop3"], "dovecot pop3")
         _wait_for_port(ports["pop3s"], "dovecot pop3s")
         _wait_for_port(ports["lmtp"], "dovecot lmtp")
@@ -261,6 +264,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         _start_postfix(paths)
         _wait_for_port(ports["smtp"], "postfix smtp")
         _wait_for_port(ports["submission"], "postfix submission")
+        _wait_for_port(ports["submissions"], "postfix submissions")
     except BaseException:
         down(paths.root)
         raise
@@ -272,6 +276,29 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     }
     paths.state_file.write_text(json.dumps(state, indent=2) + "\n")
     return state
+
+
+def reload(root: Path | None) -> list[str]:
+    """Make Postfix and Dovecot read their configuration and certificate files again,
+    without a restart; returns what was reloaded.
+
+    `root`: a private stack (its own configuration, so its own master processes); None: the
+    system's daemons. This is what a certificate renewal needs (certbot's --deploy-hook):
+    Postfix's master tells its running smtpd processes to exit after their session and new
+    ones read the new certificate; Dovecot's master re-reads its configuration (`ssl_cert =
+    <file` reads the file then) and new logins use it. Sessions already open keep theirs.
+    """
+    if root is None:
+        postfix, dovecot = ["postfix", "reload"], ["doveadm", "reload"]
+    else:
+        paths = StackLayout(root.resolve())
+        if not _running(paths):
+            raise StackError(f"no running stack in {root}")
+        postfix = ["postfix", "-c", str(paths.postfix_config), "reload"]
+        dovecot = ["doveadm", "-c", str(paths.dovecot_config), "reload"]
+    _run(postfix, "reloading postfix")
+    _run(dovecot, "reloading dovecot")
+    return ["postfix", "dovecot"]
 
 
 def down(root: Path) -> list[str]:

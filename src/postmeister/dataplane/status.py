@@ -1,8 +1,10 @@
 """`postmeister dataplane status`: does each daemon answer, and can it read the contract?
 
 Per daemon, two facts:
-- `answers`: it speaks its protocol on its port (SMTP banner, IMAP and POP3 greetings, rspamd's
-  `/ping`, an HTTP answer from the auth policy service, the milters' TCP ports);
+- `answers`: it speaks its protocol on its ports (SMTP banners on smtp and submission, IMAP
+  and POP3 greetings, and the same greetings inside TLS on the implicit-TLS ports imaps,
+  pop3s and submissions; rspamd's `/ping`, an HTTP answer from the auth policy service, the
+  milters' TCP ports);
 - `reads_contract`: a lookup through the daemon itself reaches the contract views —
   Postfix: `postmap -q` on its `virtual_mailbox_domains` map; Dovecot: `doveadm user` (its
   userdb); the milters: their `/status` (`postmeister.dataplane.milter.metrics`). A probe
@@ -22,6 +24,7 @@ import http.client
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +52,12 @@ class Targets:
     authpolicy: Endpoint
     postfix_config: Path | None  # None: Postfix's default (/etc/postfix)
     dovecot_config: Path | None  # None: Dovecot's default
+    # The submission services and the implicit-TLS listeners (None: not checked, e.g. the
+    # stack.json of a stack started before they existed).
+    submission: Endpoint | None = None
+    submissions: Endpoint | None = None
+    imaps: Endpoint | None = None
+    pop3s: Endpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,9 @@ def stack_targets(root: Path) -> Targets:
     def at(name: str) -> Endpoint:
         return Endpoint(host, int(ports[name]))
 
+    def optional(name: str) -> Endpoint | None:
+        return at(name) if name in ports else None
+
     return Targets(
         smtp=at("smtp"),
         imap=at("imap"),
@@ -84,6 +96,10 @@ def stack_targets(root: Path) -> Targets:
         authpolicy=at("authpolicy"),
         postfix_config=layout.postfix_config,
         dovecot_config=layout.dovecot_config,
+        submission=optional("submission"),
+        submissions=optional("submissions"),
+        imaps=optional("imaps"),
+        pop3s=optional("pop3s"),
     )
 
 
@@ -100,6 +116,10 @@ def system_targets(settings: Settings) -> Targets:
         authpolicy=Endpoint.parse(dp.auth_policy_address),
         postfix_config=None,
         dovecot_config=None,
+        submission=Endpoint("127.0.0.1", 587),
+        submissions=Endpoint("127.0.0.1", 465),
+        imaps=Endpoint("127.0.0.1", 993),
+        pop3s=Endpoint("127.0.0.1", 995),
     )
 
 
@@ -117,12 +137,24 @@ def status(targets: Targets) -> dict[str, Any]:
     }
 
 
-def _greeting(endpoint: Endpoint, expected: bytes) -> str | None:
-    """None when the server's first line starts with `expected`, else what went wrong."""
+# Whether a listener answers, not whether its certificate is trusted (a fresh install may
+# have a self-signed one): no verification.
+_ANY_CERTIFICATE = ssl.create_default_context()
+_ANY_CERTIFICATE.check_hostname = False
+_ANY_CERTIFICATE.verify_mode = ssl.CERT_NONE
+
+
+def _greeting(endpoint: Endpoint, expected: bytes, *, implicit_tls: bool = False) -> str | None:
+    """None when the server's first line (inside TLS with `implicit_tls`) starts with
+    `expected`, else what went wrong."""
     try:
         with socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT) as sock:
-            line = sock.makefile("rb").readline(512)
-    except OSError as exc:
+            if implicit_tls:
+                with _ANY_CERTIFICATE.wrap_socket(sock) as tls:
+                    line = tls.makefile("rb").readline(512)
+            else:
+                line = sock.makefile("rb").readline(512)
+    except OSError as exc:  # ssl.SSLError is one
         return f"{endpoint}: {exc.strerror or exc}"
     if not line.startswith(expected):
         return f"{endpoint} answered {line[:60]!r}"
@@ -146,8 +178,25 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str] | str:
         return f"{command[0]} did not answer within 30 s"
 
 
+def _greetings(checks: list[tuple[Endpoint | None, bytes, bool]]) -> str | None:
+    """What went wrong on any of the listeners (None: all answered)."""
+    problems = [
+        problem
+        for endpoint, expected, implicit_tls in checks
+        if endpoint is not None
+        and (problem := _greeting(endpoint, expected, implicit_tls=implicit_tls))
+    ]
+    return "; ".join(problems) or None
+
+
 def _postfix(targets: Targets) -> DaemonStatus:
-    problem = _greeting(targets.smtp, b"220")
+    problem = _greetings(
+        [
+            (targets.smtp, b"220", False),
+            (targets.submission, b"220", False),
+            (targets.submissions, b"220", True),
+        ]
+    )
     config = ["-c", str(targets.postfix_config)] if targets.postfix_config else []
     found = _run(["postconf", *config, "-h", "virtual_mailbox_domains"])
     if isinstance(found, str):
@@ -165,8 +214,14 @@ def _postfix(targets: Targets) -> DaemonStatus:
 
 
 def _dovecot(targets: Targets) -> DaemonStatus:
-    problems = [p for p in (_greeting(targets.imap, b"* OK"), _greeting(targets.pop3, b"+OK")) if p]
-    problem = "; ".join(problems) or None
+    problem = _greetings(
+        [
+            (targets.imap, b"* OK", False),
+            (targets.imaps, b"* OK", True),
+            (targets.pop3, b"+OK", False),
+            (targets.pop3s, b"+OK", True),
+        ]
+    )
     config = ["-c", str(targets.dovecot_config)] if targets.dovecot_config else []
     lookup = _run(["doveadm", *config, "user", PROBE_ADDRESS])
     if isinstance(lookup, str):

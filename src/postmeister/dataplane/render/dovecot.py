@@ -259,6 +259,7 @@ def postmeister_conf(site: Site) -> str:
         "# no delimiter from another included file applies.\n",
         "recipient_delimiter =\n",
         *_globals(site),
+        *_tls(site),
         "service auth {\n",
         f"  unix_listener {_listener_path(site)} {{\n",
         "    mode = 0660\n    user = postfix\n    group = postfix\n  }\n",
@@ -319,6 +320,29 @@ def _globals(site: Site) -> list[str]:
     if site.submission_host is not None:
         lines.append("# Autoreplies go out through this SMTP server.\n")
         lines.append(f"submission_host = {site.submission_host}\n")
+    return lines
+
+
+# TLS 1.2 or newer on every listener (IMAP STARTTLS, imaps, POP3 STLS, pop3s). The cipher
+# list stays Dovecot's default, which already leaves out the weak suites.
+TLS_MIN_PROTOCOL = "TLSv1.2"
+
+
+def _tls(site: Site) -> list[str]:
+    """The TLS policy; with certificate files also the certificate (global settings)."""
+    lines = [
+        "# TLS 1.2 or newer everywhere (Dovecot's default, stated so no other file lowers it).\n",
+        f"ssl_min_protocol = {TLS_MIN_PROTOCOL}\n",
+    ]
+    if site.tls is not None:
+        lines.extend(
+            [
+                "# Read when Dovecot (re)loads its configuration: after a renewal\n",
+                "# `doveadm reload` (postmeister dataplane reload) makes new logins use it.\n",
+                f"ssl_cert = <{site.tls.cert_file}\n",
+                f"ssl_key = <{site.tls.key_file}\n",
+            ]
+        )
     return lines
 
 
@@ -383,7 +407,7 @@ def _uid_range(site: Site) -> list[str]:
 
 
 def instance_conf(site: Site, instance: Instance) -> str:
-    tls = site.tls
+    tls = site.tls is not None
     lines = [
         HEADER,
         "# A private Dovecot instance (postmeister dataplane up): loopback only.\n",
@@ -395,8 +419,6 @@ def instance_conf(site: Site, instance: Instance) -> str:
         f"log_path = {instance.layout.log_dir / 'dovecot.log'}\n",
         "ssl = yes\n" if tls else "ssl = no\n",
     ]
-    if tls:
-        lines.append(f"ssl_cert = <{tls.cert_file}\nssl_key = <{tls.key_file}\n")
     lines.extend(
         [
             "namespace inbox {\n  inbox = yes\n  separator = /\n",
@@ -408,11 +430,12 @@ def instance_conf(site: Site, instance: Instance) -> str:
             "service imap-login {\n",
             f"  inet_listener imap {{\n    address = {instance.listen}\n",
             f"    port = {instance.imap_port}\n  }}\n",
-            "  inet_listener imaps {\n    port = 0\n  }\n}\n",
+            *_implicit_tls_listener("imaps", instance, instance.imaps_port, tls_enabled=tls),
+            "}\n",
             "service pop3-login {\n",
             f"  inet_listener pop3 {{\n    address = {instance.listen}\n",
             f"    port = {instance.pop3_port}\n  }}\n",
-            *_pop3s_listener(instance, tls_enabled=tls is not None),
+            *_implicit_tls_listener("pop3s", instance, instance.pop3s_port, tls_enabled=tls),
             "}\n",
             "# This stack's own clients (tests, benchmarks) all come from 127.0.0.1, and Dovecot\n",
             "# 2.3's per-address penalty cannot exempt an address: one typo would slow them all.\n",
@@ -425,12 +448,14 @@ def instance_conf(site: Site, instance: Instance) -> str:
     return "".join(lines)
 
 
-def _pop3s_listener(instance: Instance, *, tls_enabled: bool) -> list[str]:
-    if not tls_enabled:
-        return ["  inet_listener pop3s {\n    port = 0\n  }\n"]
+def _implicit_tls_listener(
+    name: str, instance: Instance, port: int | None, *, tls_enabled: bool
+) -> list[str]:
+    if not tls_enabled or port is None:
+        return [f"  inet_listener {name} {{\n    port = 0\n  }}\n"]
     return [
-        f"  inet_listener pop3s {{\n    address = {instance.listen}\n",
-        f"    port = {instance.pop3s_port}\n    ssl = yes\n  }}\n",
+        f"  inet_listener {name} {{\n    address = {instance.listen}\n",
+        f"    port = {port}\n    ssl = yes\n  }}\n",
     ]
 
 

@@ -216,6 +216,9 @@ class Instance:
     # POP3: STARTTLS on the first port, implicit TLS on the second.
     pop3_port: int
     pop3s_port: int
+    # Implicit TLS (RFC 8314): IMAP and message submission. None: no such listener.
+    imaps_port: int | None = None
+    submissions_port: int | None = None
     # Compiled rspamd regular expressions (hyperscan): a cache keyed by the rules' hashes, so
     # stacks on one machine may share it; compiling the stock rules takes seconds.
     rspamd_cache_dir: Path | None = None

@@ -1,4 +1,4 @@
-"""Postfix configuration: SQL map files, a main.cf fragment, a master.cf submission service.
+"""Postfix configuration: SQL map files, a main.cf fragment, master.cf submission services.
 
 Every map is declared as data (`PostfixMap`): the main.cf parameter it serves, the contract
 view it reads, and the query. One function renders each map file per database. Postfix reads
@@ -41,6 +41,16 @@ HEADER = (
 # AUTH commands per client address and minute on the submission port.
 SUBMISSION_AUTH_RATE_LIMIT = 60
 SUBMISSION_DISABLED_REPLY = "554 5.7.1 Sending is disabled for this account (submission_disabled)"
+
+# TLS on the submission services (mandatory there): TLS 1.2 or newer. Ciphers stay at
+# Postfix's default grade ("medium"; Debian's OpenSSL security level 2 removes short keys
+# and SHA-1 signatures on top): the Postfix documentation advises against own cipher lists.
+SUBMISSION_TLS_PROTOCOLS = ">=TLSv1.2"
+# Port 25 is opportunistic (TLS_README, postconf(5) smtpd_tls_protocols): a failed
+# handshake does not refuse the mail, the sending server retries in cleartext, so refusing
+# an old sender's TLS 1.0/1.1 would only make its mail travel unencrypted. No password is
+# sent there (no AUTH on port 25). Postfix's own default, stated so it is a visible choice.
+MX_TLS_PROTOCOLS = ">=TLSv1"
 
 
 @dataclass(frozen=True)
@@ -242,17 +252,35 @@ def main_cf_fragment(site: Site) -> str:
     )
     lines.append(f"postmeister_sender_milter = inet:{site.milter}\n")
     if site.tls is not None:
+        lines.append(
+            "# Read when an smtpd process starts: after a renewal, `postfix reload`\n"
+            "# (postmeister dataplane reload) makes every new session use the new files.\n"
+        )
         lines.append(f"smtpd_tls_cert_file = {site.tls.cert_file}\n")
         lines.append(f"smtpd_tls_key_file = {site.tls.key_file}\n")
+        lines.append("# Port 25: STARTTLS offered, never required (not every server has it).\n")
         lines.append("smtpd_tls_security_level = may\n")
+        lines.append(f"smtpd_tls_protocols = {MX_TLS_PROTOCOLS}\n")
     return "".join(lines)
 
 
-def submission_service(name: str, *, chroot: str) -> str:
-    """The master.cf entry of the submission service (port 587 on a real installation)."""
+def submission_service(name: str, *, chroot: str, implicit_tls: bool = False) -> str:
+    """The master.cf entry of a submission service: STARTTLS required (port 587 on a real
+    installation), or with `implicit_tls` TLS from the first byte ("submissions", 465).
+
+    Both have the same restrictions, SASL, rate limit and milters; only the way TLS starts
+    differs. AUTH is offered only inside TLS (`smtpd_tls_auth_only`).
+    """
+    tls = (
+        ["syslog_name=postfix/submissions", "smtpd_tls_wrappermode=yes"]
+        if implicit_tls
+        else ["syslog_name=postfix/submission"]
+    )
     options = [
-        "syslog_name=postfix/submission",
+        *tls,
         "smtpd_tls_security_level=encrypt",
+        f"smtpd_tls_protocols={SUBMISSION_TLS_PROTOCOLS}",
+        f"smtpd_tls_mandatory_protocols={SUBMISSION_TLS_PROTOCOLS}",
         "smtpd_tls_auth_only=yes",
         "smtpd_sasl_auth_enable=yes",
         # Brute force, per client address: at most this many AUTH commands a minute
@@ -274,11 +302,12 @@ def submission_service(name: str, *, chroot: str) -> str:
 
 
 def master_cf_fragment(site: Site) -> str:
-    del site  # the same entry for every site; kept a function of the site like the others
+    del site  # the same entries for every site; kept a function of the site like the others
     return (
         HEADER
-        + "# Replace the stock (commented-out) `submission` entry with this one.\n"
+        + "# Replace the stock (commented-out) `submission` and `submissions` entries.\n"
         + submission_service("submission", chroot="y")
+        + submission_service("submissions", chroot="y", implicit_tls=True)
     )
 
 
@@ -362,11 +391,17 @@ def _limit_exceptions(site: Site) -> list[str]:
 def instance_master_cf(site: Site, instance: Instance) -> str:
     del site
     listen = instance.listen
+    submissions = (
+        submission_service(f"{listen}:{instance.submissions_port}", chroot="n", implicit_tls=True)
+        if instance.submissions_port is not None
+        else ""
+    )
     return (
         HEADER
         + "# service type  private unpriv  chroot  wakeup  maxproc command + args\n"
         + f"{listen}:{instance.smtp_port} inet n - n - - smtpd\n"
         + submission_service(f"{listen}:{instance.submission_port}", chroot="n")
+        + submissions
         + _STOCK_SERVICES
     )
 
