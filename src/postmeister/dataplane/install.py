@@ -59,6 +59,10 @@ SYSTEMD_DIR = PurePosixPath("/etc/systemd/system")
 MAIN_CF = PurePosixPath("/etc/postfix/main.cf")
 MASTER_CF = PurePosixPath("/etc/postfix/master.cf")
 DOVECOT_CONF = PurePosixPath("/etc/dovecot/dovecot.conf")
+# Debian's 10-auth.conf includes the PAM passdb of the system's users; beside Postmeister's
+# passdbs it would let every Unix account log in to IMAP, POP3 and SMTP AUTH.
+DOVECOT_AUTH_CONF = PurePosixPath("/etc/dovecot/conf.d/10-auth.conf")
+SYSTEM_USERS_INCLUDE = re.compile(r"^([ \t]*!include[ \t]+auth-system\.conf\.ext[ \t]*)$", re.M)
 BACKUP_DIR = PurePosixPath("/var/lib/postmeister/install-backup")
 
 BEGIN = "# BEGIN postmeister: managed by `postmeister dataplane install`; edits are lost"
@@ -117,7 +121,7 @@ class Plan:
 def target_paths(rendered: list[RenderedFile]) -> list[PurePosixPath]:
     """Every path `plan` needs the current content of (the merged files included)."""
     paths = [_destination(file.path) for file in rendered]
-    return [*paths, ENVIRONMENT_FILE, DOVECOT_CONF]
+    return [*paths, ENVIRONMENT_FILE, DOVECOT_CONF, DOVECOT_AUTH_CONF]
 
 
 def _destination(rendered_path: str) -> PurePosixPath:
@@ -235,6 +239,12 @@ def plan(
     targets.append(
         Target(ENVIRONMENT_FILE, environment.encode(), 0o640, group=controller_group, secret=True)
     )
+    auth_conf = current.get(DOVECOT_AUTH_CONF)
+    if auth_conf is not None:
+        text = auth_conf.decode(errors="surrogateescape")
+        without = SYSTEM_USERS_INCLUDE.sub(lambda m: DISABLED + m.group(1), text)
+        mode = modes.get(DOVECOT_AUTH_CONF, 0o644)
+        targets.append(Target(DOVECOT_AUTH_CONF, without.encode(errors="surrogateescape"), mode))
     dovecot_conf = current.get(DOVECOT_CONF)
     if dovecot_conf is None or b"!include conf.d/*.conf" not in dovecot_conf:
         warnings.append(
