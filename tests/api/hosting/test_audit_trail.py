@@ -328,3 +328,22 @@ def test_retention_forgets_old_events_only(
 @pytest.mark.parametrize("path", ["/audit-events", "/audit-events/1"])
 def test_the_trail_needs_a_token(client: TestClient, path: str) -> None:
     assert client.get(path, headers={"Accept": JSONAPI}).status_code == 401
+
+
+def test_a_moved_domain_leaves_the_old_customer_a_trail_without_the_new_owner(
+    client: TestClient, alice: Tenant, bob: Tenant, admin_auth: dict[str, str]
+) -> None:
+    admin = {**admin_auth, "Content-Type": JSONAPI, "Accept": JSONAPI}
+    listed = client.get("/domains", params={"filter[name]": alice.domain}, headers=admin)
+    key = listed.json()["data"][0]["id"]
+    moved = patch_resource(client, admin, f"/domains/{key}", "domain", customer_id=bob.customer_id)
+    assert moved.status_code == 200, moved.text
+
+    query = "&filter[resource]=domain&filter[action]=updated"
+    (left,) = events(client, alice.auth, query)
+    assert left["attributes"]["resource_name"] == alice.domain
+    assert left["attributes"]["changes"]["customer_id"] == [alice.customer_id, REDACTED]
+    assert all(after == REDACTED for _, after in left["attributes"]["changes"].values())
+    assert str(bob.customer_id) not in repr(left["attributes"]["changes"])
+    (arrived,) = events(client, bob.auth, query)
+    assert arrived["attributes"]["changes"]["customer_id"] == [alice.customer_id, bob.customer_id]

@@ -23,6 +23,7 @@ from postmeister.domain.addresses.schemas import UNSET, Maybe
 from postmeister.domain.addresses.syntax import normalise_domain
 from postmeister.domain.audit import service as audit
 from postmeister.domain.audit import snapshots
+from postmeister.domain.audit.rules import REDACTED
 from postmeister.domain.customers.service import default_package, get_customer, get_package
 from postmeister.domain.domains import rules
 from postmeister.domain.domains.rules import (
@@ -352,8 +353,12 @@ def update_domain(session: Session, actor: Actor, domain: Domain, changes: Domai
     session.flush()
     moved = audit.changed(session, snapshots.DOMAIN, domain, "updated", before=before)
     if moving and moved is not None:
-        # The customer it left sees that it went, in its own trail.
-        audit.record_many(session, [replace(moved, customer_id=old_customer, domain_id=None)])
+        # The customer it left sees that it went, in its own trail, but not to whom nor into
+        # which package (the other customer's business).
+        gone = {field: [moved.changes[field][0], REDACTED] for field in moved.changes}
+        audit.record_many(
+            session, [replace(moved, customer_id=old_customer, domain_id=None, changes=gone)]
+        )
 
 
 def _check_target_package(session: Session, domain: Domain, package_id: int) -> None:
