@@ -185,7 +185,9 @@ def map_file(site: Site, postfix_map: PostfixMap) -> RenderedFile:
 
 def _pgsql_connection(database: PostgresDatabase) -> list[str]:
     # Postfix marks a failed host down for 60 s (not configurable for pgsql): after an
-    # outage, lookups resume within a minute without any reload.
+    # outage, lookups resume without any reload, but only after that minute, and a map
+    # whose connection went stale during the outage may fail once more and wait another
+    # one (the outage test measured about 100 s from recovery to SMTP accepting again).
     lines = [
         f"hosts = inet:{database.host}:{database.port}\n",
         f"dbname = {database.dbname}\n",
