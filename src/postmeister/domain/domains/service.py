@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Final
 
 from sqlalchemy import BigInteger, Select, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
@@ -351,14 +352,22 @@ def update_domain(session: Session, actor: Actor, domain: Domain, changes: Domai
             CatchallTarget(position=i, target=t) for i, t in enumerate(targets)
         ]
     session.flush()
-    moved = audit.changed(session, snapshots.DOMAIN, domain, "updated", before=before)
-    if moving and moved is not None:
-        # The customer it left sees that it went, in its own trail, but not to whom nor into
-        # which package (the other customer's business).
-        gone = {field: [moved.changes[field][0], REDACTED] for field in moved.changes}
-        audit.record_many(
-            session, [replace(moved, customer_id=old_customer, domain_id=None, changes=gone)]
-        )
+    if not moving:
+        audit.changed(session, snapshots.DOMAIN, domain, "updated", before=before)
+        return
+    # Each customer's trail shows its own side of a move: the new one not where the domain
+    # came from, the old one not where it went (the other customer's business).
+    came = {**before, **dict.fromkeys(MOVED_FIELDS, REDACTED)}
+    moved = audit.changed(session, snapshots.DOMAIN, domain, "updated", before=came)
+    assert moved is not None  # the customer changed
+    went = {field: [before[field], REDACTED] for field in moved.changes}
+    audit.record_many(
+        session, [replace(moved, customer_id=old_customer, domain_id=None, changes=went)]
+    )
+
+
+# What a move changes that belongs to the other side of it.
+MOVED_FIELDS: Final = ("customer_id", "package_id")
 
 
 def _check_target_package(session: Session, domain: Domain, package_id: int) -> None:
