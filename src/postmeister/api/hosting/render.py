@@ -15,6 +15,7 @@ Links are relative references (`/email-addresses/42`), correct behind any proxy.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode
 
@@ -200,22 +201,40 @@ def email_address_document(
     )
 
 
-def _list_link(query: ListQuery, *, after: int | None = None, before: int | None = None) -> str:
-    parameters: list[tuple[str, str]] = [
-        (f"filter[{name}]", str(value))
-        for name, value in (
-            ("package_id", query.package_id),
-            ("address", query.address),
-            ("domain", query.domain),
-        )
+def page_link(
+    base: str,
+    filters: Mapping[str, Any],
+    *,
+    size: int,
+    after: int | None = None,
+    before: int | None = None,
+) -> str:
+    """A relative link to one page of a list: its filters (those not None), the page size
+    and at most one cursor. Every list of the dialect links its pages with this."""
+    parameters = [
+        (f"filter[{name}]", _query_value(value))
+        for name, value in filters.items()
         if value is not None
     ]
-    parameters.append(("page[size]", str(query.size)))
+    parameters.append(("page[size]", str(size)))
     if after is not None:
         parameters.append(("page[after]", str(after)))
     if before is not None:
         parameters.append(("page[before]", str(before)))
-    return f"{BASE_PATH}?{urlencode(parameters, quote_via=quote, safe='@')}"
+    return f"{base}?{urlencode(parameters, quote_via=quote, safe='@')}"
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _list_link(query: ListQuery, *, after: int | None = None, before: int | None = None) -> str:
+    filters = {"package_id": query.package_id, "address": query.address, "domain": query.domain}
+    return page_link(BASE_PATH, filters, size=query.size, after=after, before=before)
 
 
 def email_address_collection(page: AddressPage, query: ListQuery, *, today: dt.date) -> Body:

@@ -10,11 +10,9 @@ carrying the filters and the page size, relative references, media type
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Generic, TypeVar
-from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Security
 from fastapi.security import HTTPBearer
@@ -22,7 +20,15 @@ from pydantic import BaseModel, ConfigDict
 
 from postmeister.api.errors import InvalidQueryParameter
 from postmeister.api.hosting.media import JsonApiResponse
-from postmeister.api.hosting.render import VERSION, Body, JsonApiObject, PageLinks, SelfLink, dump
+from postmeister.api.hosting.render import (
+    VERSION,
+    Body,
+    JsonApiObject,
+    PageLinks,
+    SelfLink,
+    dump,
+    page_link,
+)
 from postmeister.api.hosting.requests import DEFAULT_PAGE_SIZE, MAX_ID, MAX_PAGE_SIZE
 from postmeister.api.hosting.routes import ERRORS, JsonApiRoute
 from postmeister.domain.paging import Page
@@ -103,28 +109,10 @@ def page_query(
     return PageQuery(size=size, after=after, before=before, filters=chosen)
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
-
-
 def list_link(
     base: str, query: PageQuery, *, after: int | None = None, before: int | None = None
 ) -> str:
-    parameters = [
-        (f"filter[{name}]", _format(value))
-        for name, value in query.filters.items()
-        if value is not None
-    ]
-    parameters.append(("page[size]", str(query.size)))
-    if after is not None:
-        parameters.append(("page[after]", str(after)))
-    if before is not None:
-        parameters.append(("page[before]", str(before)))
-    return f"{base}?{urlencode(parameters, quote_via=quote, safe='@')}"
+    return page_link(base, query.filters, size=query.size, after=after, before=before)
 
 
 def page_links(
