@@ -119,7 +119,7 @@ def parse_document(raw: bytes) -> SyncDocument:
     """
     value = _load_json(raw)
     problems = ProblemList()
-    if not isinstance(value, _Object):
+    if not isinstance(value, dict):
         raise InvalidInput.single(
             _ROOT,
             f"the document must be a JSON object of domain names, not {_kind(value)}",
@@ -128,7 +128,7 @@ def parse_document(raw: bytes) -> SyncDocument:
     checker = _Checker(problems)
     domains: dict[str, DomainEntry] = {}
     first_seen: dict[str, str] = {}
-    for key, body in _unique_members(value, _ROOT, problems):
+    for key, body in _unique_members(value, _ROOT, problems).items():
         pointer = _child(_ROOT, key)
         try:
             alabel = normalise_domain(key, field=pointer)
@@ -191,8 +191,27 @@ def _render_account(account: AccountEntry) -> dict[str, Any]:
 _Taken = dict[str, tuple[str, str]]
 
 
-class _Object(list[tuple[str, Any]]):
-    """A JSON object as its member list, so that a key given twice is still visible."""
+class _Repeated(dict[str, Any]):
+    """A JSON object with a key given more than once: each key with its first value, and
+    the keys repeated (standard JSON parsers silently keep the last of two equal keys,
+    which would make half of a customer's document vanish without a word)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        repeated = []
+        for key, value in pairs:
+            if key in self:
+                repeated.append(key)
+            else:
+                self[key] = value
+        self.repeated = tuple(repeated)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object is a dict (a `_Repeated` one if it repeats a key), an array a list."""
+    obj = dict(pairs)
+    # The common case stays one dict() at C speed.
+    return obj if len(obj) == len(pairs) else _Repeated(pairs)
 
 
 def _load_json(raw: bytes) -> Any:
@@ -207,7 +226,7 @@ def _load_json(raw: bytes) -> Any:
     if not text.strip():
         raise InvalidInput.single(_ROOT, "the document is empty")
     try:
-        return json.loads(text, object_pairs_hook=_Object, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_object, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
             message = (
@@ -238,7 +257,7 @@ class _Checker:
         self._targets: dict[str, str] = {}
 
     def domain(self, alabel: str, body: Any, pointer: str) -> DomainEntry | None:
-        if not isinstance(body, _Object):
+        if not isinstance(body, dict):
             self._add(
                 pointer,
                 f"must be an object with {_either(_DOMAIN_KEYS)}, not {_kind(body)}",
@@ -246,7 +265,7 @@ class _Checker:
             )
             return None
         before = len(self.problems.problems)
-        members = dict(_unique_members(body, pointer, self.problems))
+        members = _unique_members(body, pointer, self.problems)
         self._unknown_keys(members, _DOMAIN_KEYS, pointer)
         taken: _Taken = {}
         accounts: list[AccountEntry] = []
@@ -267,7 +286,7 @@ class _Checker:
         if key not in members:
             return ()
         value = members[key]
-        if not isinstance(value, list) or isinstance(value, _Object):
+        if not isinstance(value, list):
             self._add(
                 _child(pointer, key), f"must be an array of objects, not {_kind(value)}", "type"
             )
@@ -339,11 +358,19 @@ class _Checker:
     ) -> dict[str, Any] | None:
         """An entry object's members: `names` are required strings, `optional` may be there
         (their values are the caller's to check); None after recording what is wrong."""
-        if not isinstance(item, _Object):
+        first, second = names
+        if (
+            type(item) is dict  # not _Repeated
+            and type(item.get(first)) is str
+            and type(item.get(second)) is str
+            and (len(item) == 2 or item.keys() <= {*names, *optional})
+        ):
+            return item  # the common case, checked in one go
+        if not isinstance(item, dict):
             self._add(pointer, f"must be an object with {_both(names)}, not {_kind(item)}", "type")
             return None
         before = len(self.problems.problems)
-        members = dict(_unique_members(item, pointer, self.problems))
+        members = _unique_members(item, pointer, self.problems)
         self._unknown_keys(members, names + optional, pointer)
         for name in names:
             value = members.get(name)
@@ -409,21 +436,14 @@ class _Checker:
         self.problems.add(field, message, rule)
 
 
-def _unique_members(obj: _Object, pointer: str, problems: ProblemList) -> list[tuple[str, Any]]:
-    """The members of an object, each key once; a repeated key is a problem of its own.
-
-    Standard JSON parsers silently keep the last of two equal keys, which would make half of a
-    customer's document vanish without a word.
-    """
-    seen: set[str] = set()
-    members: list[tuple[str, Any]] = []
-    for key, value in obj:
-        if key in seen:
+def _unique_members(
+    obj: dict[str, Any], pointer: str, problems: ProblemList
+) -> dict[str, Any]:
+    """The members of an object, each key once; a repeated key is a problem of its own."""
+    if isinstance(obj, _Repeated):
+        for key in obj.repeated:
             problems.add(_child(pointer, key), "this key appears twice in one object", "duplicate")
-            continue
-        seen.add(key)
-        members.append((key, value))
-    return members
+    return obj
 
 
 def _child(pointer: str, key: str) -> str:
@@ -432,7 +452,7 @@ def _child(pointer: str, key: str) -> str:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, _Object):
+    if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
         return "an array"

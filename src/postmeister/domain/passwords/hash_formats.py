@@ -26,6 +26,7 @@ and even a real hash is a secret worth not copying into logs.
 from __future__ import annotations
 
 import binascii
+import re
 from typing import Final, Literal
 
 from postmeister.errors import InvalidInput
@@ -42,6 +43,9 @@ _BCRYPT64: Final = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 _STANDARD_B64: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _CRYPT64_VALUE: Final = {char: value for value, char in enumerate(_CRYPT64)}
 _BCRYPT64_VALUE: Final = {char: value for value, char in enumerate(_BCRYPT64)}
+# The characters of both alphabets (the same set); a regular expression tests a whole field
+# at C speed, far quicker than building a set of its characters for each hash.
+_CRYPT64_FIELD: Final = re.compile(r"[./0-9A-Za-z]*")
 
 _SHA_ROUNDS_MIN: Final = 1000
 _SHA_ROUNDS_MAX: Final = 999_999_999
@@ -507,6 +511,6 @@ def _crypt64_field(
 
 
 def _first_outside(text: str, alphabet: dict[str, int]) -> int | None:
-    if alphabet.keys() >= set(text):  # the common case, checked at C speed
+    if _CRYPT64_FIELD.fullmatch(text):  # the common case
         return None
     return next(i for i, char in enumerate(text) if char not in alphabet)
