@@ -21,6 +21,7 @@ from postmeister.api.errors import MalformedBody
 from postmeister.config import Settings
 from postmeister.db import unit_of_work
 from postmeister.domain.access import Actor
+from postmeister.domain.addresses.schemas import UNSET, Maybe
 from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.tokens.service import check_token, record_use
 from postmeister.errors import FieldProblem, InvalidInput, Unauthenticated
@@ -49,6 +50,14 @@ def transaction(request: Request) -> Iterator[Session]:
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     with unit_of_work(app_state(request).sessions, write=write) as session:
         yield session
+
+
+def passwords_ahead(request: Request, plain: Maybe[str] | None) -> Passwords:
+    """The passwords service for a request that sets `plain` (None: a generated password;
+    UNSET: no password), with its hash made now: call it before `transaction`, so that the
+    hash is never made while SQLite's write lock is held (see `Passwords.ahead`)."""
+    passwords = app_state(request).passwords
+    return passwords if plain is UNSET else passwords.ahead(plain)
 
 
 def current_actor(request: Request) -> Actor:

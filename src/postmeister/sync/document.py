@@ -436,9 +436,7 @@ class _Checker:
         self.problems.add(field, message, rule)
 
 
-def _unique_members(
-    obj: dict[str, Any], pointer: str, problems: ProblemList
-) -> dict[str, Any]:
+def _unique_members(obj: dict[str, Any], pointer: str, problems: ProblemList) -> dict[str, Any]:
     """The members of an object, each key once; a repeated key is a problem of its own."""
     if isinstance(obj, _Repeated):
         for key in obj.repeated:

@@ -9,7 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from postmeister.api.common import app_state, current_actor, fields_renamed, transaction
+from postmeister.api.common import (
+    app_state,
+    current_actor,
+    fields_renamed,
+    passwords_ahead,
+    transaction,
+)
 from postmeister.api.controller import render
 from postmeister.api.controller.lists import MAX_PAGE_SIZE, address_list
 from postmeister.api.controller.params import (
@@ -45,11 +51,10 @@ _FORM_AND_JSON: dict[str, Any] = {
 def _change_account(
     request: Request, actor: Actor, account_id: str, changes: AddressChanges
 ) -> dict[str, Any]:
+    passwords = passwords_ahead(request, changes.password)
     with transaction(request) as session:
         address = service.get_address(session, actor, account_id, kind="mailbox")
-        service.update_address(
-            session, actor, address, changes, passwords=app_state(request).passwords
-        )
+        service.update_address(session, actor, address, changes, passwords=passwords)
         return render.account(address)
 
 
@@ -67,12 +72,13 @@ def create_account(
         spoofing_whitelist=split_comma_list(body.spoofing_whitelist),
         subaddress_extension=body.subaddress_extension,
     )
+    passwords = passwords_ahead(request, body.password)
     with transaction(request) as session:
         created = service.create_address(
             session,
             actor,
             new,
-            passwords=app_state(request).passwords,
+            passwords=passwords,
             max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
         )
         return render.account(created.address)

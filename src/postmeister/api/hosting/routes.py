@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Se
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPBearer
 
-from postmeister.api.common import app_state, current_actor, transaction
+from postmeister.api.common import app_state, current_actor, passwords_ahead, transaction
 from postmeister.api.errors import InvalidQueryParameter
 from postmeister.api.hosting import render, requests
 from postmeister.api.hosting.errors import ErrorDocument
@@ -38,6 +38,7 @@ from postmeister.api.hosting.requests import (
 from postmeister.api.routing import AuthenticatedRoute
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses import service
+from postmeister.domain.addresses.schemas import UNSET
 from postmeister.domain.app_passwords import service as app_passwords
 from postmeister.scheduler.clock import Calendar
 
@@ -198,12 +199,13 @@ def create_email_address(
     generated one, returned once as `data.attributes.password`."""
     new = requests.new_address(document.data.attributes)
     today = _today(request)
+    passwords = passwords_ahead(request, new.password if new.kind == "mailbox" else UNSET)
     with transaction(request) as session:
         created = service.create_address(
             session,
             actor,
             new,
-            passwords=app_state(request).passwords,
+            passwords=passwords,
             max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
         )
         body = render.email_address_document(
@@ -238,6 +240,7 @@ def update_email_address(
     key = requests.parse_id(address_id)
     changes = requests.address_changes(document.data.attributes)
     today = _today(request)
+    passwords = passwords_ahead(request, changes.password)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
         service.update_address(
@@ -245,7 +248,7 @@ def update_email_address(
             actor,
             address,
             changes,
-            passwords=app_state(request).passwords,
+            passwords=passwords,
             today=today,
             max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
         )
@@ -278,11 +281,10 @@ def reset_password(
 ) -> Response:
     key = requests.parse_id(address_id)
     today = _today(request)
+    passwords = passwords_ahead(request, None)
     with transaction(request) as session:
         address = service.get_address(session, actor, key)
-        generated = service.reset_password(
-            session, actor, address, passwords=app_state(request).passwords
-        )
+        generated = service.reset_password(session, actor, address, passwords=passwords)
         return JsonApiResponse(
             render.email_address_document(address, today=today, password=generated)
         )

@@ -224,11 +224,12 @@ def create_address(
         raise AddressExists(own.address, existing)
     delta = rules.usage_of(new.kind, quota if new.kind == "mailbox" else None)
     _check_package(session, domain, package, delta, field="address")
-    # Hash last: it is the one expensive step, wasted on a request that fails anyway.
+    # Hash last: it is the one expensive step, wasted on a request that fails anyway (the
+    # API's copy of `passwords` made it before the transaction: see `Passwords.ahead`).
     if new.kind == "mailbox" and hashed is None:
         plain = generated if generated is not None else new.password
         assert plain is not None
-        hashed = passwords.hashing.hash(plain)
+        hashed = passwords.hash(plain)
 
     address = Address(
         domain_id=domain.id,
@@ -372,7 +373,7 @@ def update_address(
     if changes.quota_bytes is not UNSET:
         address.quota_bytes = changes.quota_bytes
     if changes.password is not UNSET:
-        address.password_hash = passwords.hashing.hash(changes.password)
+        address.password_hash = passwords.hash(changes.password)
     if responder_changes is not None and today is not None:
         _apply_autoresponder(address, responder_changes, today)
     address.updated_at = dt.datetime.now(dt.UTC)
