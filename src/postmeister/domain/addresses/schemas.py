@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Final, Literal, TypeAlias, TypeVar, Union
+from typing import Final, Literal, NamedTuple, TypeAlias, TypeVar, Union
 
 from postmeister.models import Address
 
@@ -79,11 +79,11 @@ class AddressPage:
     more_after: bool
 
 
-@dataclass(frozen=True, slots=True)
-class CurrentAddress:
+class CurrentAddress(NamedTuple):
     """An address as stored, as the bulk writer reads it. `password_hash`,
     `subaddress_extension` and `sender_patterns` (the spoofing whitelist, in order) are for
-    mailboxes; `targets` are recipients."""
+    mailboxes; `targets` are recipients. A named tuple: a sync reads one per stored address
+    (a frozen dataclass took three times as long to build)."""
 
     address: str
     kind: Kind
