@@ -101,7 +101,7 @@ def load_current(
                 Address.password_hash,
                 Address.subaddress_extension,
             ).where(*where)
-        )
+        ).all()  # one fetchall: iterating would fetch row by row
         for address_id, address, kind, password_hash, subaddress in rows:
             current[address] = CurrentAddress(
                 address,
@@ -128,7 +128,7 @@ def _lists_of(
         .join(Address, Address.id == model.address_id)
         .where(*where)
         .order_by(model.address_id, model.position)
-    )
+    ).all()
     for address_id, value in rows:
         values = lists.get(address_id)
         if values is None:
