@@ -153,6 +153,10 @@ class DataplaneSettings(BaseModel):
     postfix_sasl_path: str = "private/postmeister-auth"
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # The webmail (`dataplane install --with-webmail`): nginx's HTTPS listener (`host:port`,
+    # IPv4) and the name Roundcube shows.
+    webmail_address: str = "0.0.0.0:443"
+    webmail_product_name: str = "Webmail"
 
 
 class ClientSettings(BaseModel):

@@ -368,3 +368,79 @@ def test_a_data_dir_holding_the_backups_is_refused(
     assert result.returncode != 0
     assert "would hold the install backups" in result.stderr
     assert not (staging / "var").exists()
+
+
+WEBMAIL_FILES = {
+    "/etc/postmeister/webmail/config.inc.php": "(0640 root:www-data)",
+    "/etc/postmeister/webmail/defaults.inc.php": "(0644 root:root)",
+    "/var/lib/roundcube/plugins/postmeister_client_ip/postmeister_client_ip.php": "(0644 root:root)",
+    "/etc/nginx/conf.d/postmeister-webmail.conf": "(0644 root:root)",
+    "/etc/php/8.2/fpm/pool.d/postmeister-webmail.conf": "(0644 root:root)",
+}
+
+
+@pytest.fixture
+def webmail_env(env: dict[str, str]) -> dict[str, str]:
+    return {
+        **env,
+        "POSTMEISTER_DATAPLANE__TLS_CERT_FILE": "/etc/ssl/mail.pem",
+        "POSTMEISTER_DATAPLANE__TLS_KEY_FILE": "/etc/ssl/private/mail.key",
+        "POSTMEISTER_DATAPLANE__TRUSTED_NETWORKS": '["127.0.0.1/32"]',
+    }
+
+
+def test_with_webmail_adds_roundcube_nginx_and_php_fpm_and_uninstall_removes_them(
+    staging: Path, webmail_env: dict[str, str], postmeister_cli: CliWorker
+) -> None:
+    plain = run(postmeister_cli, webmail_env, "install", "--root", str(staging), "--dry-run")
+    assert not any(path in plain.stdout for path in WEBMAIL_FILES)
+
+    dry = run(
+        postmeister_cli,
+        webmail_env,
+        "install",
+        "--root",
+        str(staging),
+        "--dry-run",
+        "--with-webmail",
+    )
+    for path, owner in WEBMAIL_FILES.items():
+        assert f"new       {path} {owner}" in dry.stdout
+    des_key = (Path(webmail_env["POSTMEISTER_DATA_DIR"]) / "webmail-des-key").read_text().strip()
+    assert des_key not in dry.stdout  # the session key is a secret: no diff shown
+    assert "fastcgi_pass unix:/run/php/postmeister-webmail.sock;" in dry.stdout
+    assert "env[ROUNDCUBE_CONFIG_DIR] = /etc/postmeister/webmail" in dry.stdout
+    assert "ssl_certificate /etc/ssl/mail.pem;" in dry.stdout
+
+    before = snapshot(staging)
+    installed = run(
+        postmeister_cli, webmail_env, "install", "--root", str(staging), "--with-webmail"
+    )
+    assert "sqlite.initial.sql" in installed.stderr  # the schema step is the operator's
+    config = (staging / "etc/postmeister/webmail/config.inc.php").read_text()
+    assert f"$config['des_key'] = '{des_key}';" in config
+    assert "managesieve" not in config
+    assert (
+        stat.S_IMODE((staging / "etc/postmeister/webmail/config.inc.php").stat().st_mode) == 0o640
+    )
+    assert "/etc/postmeister/webmail/config.inc.php root:www-data" in installed.stderr
+    # Debian's own Roundcube configuration stays as the package left it.
+    assert not (staging / "etc/roundcube").exists()
+
+    restored = run(postmeister_cli, webmail_env, "uninstall", "--root", str(staging))
+    for path in WEBMAIL_FILES:
+        assert f"removed {path}" in restored.stderr
+    assert snapshot(staging) == before
+
+
+def test_with_webmail_needs_the_certificate_and_a_trusted_loopback(
+    staging: Path, env: dict[str, str], webmail_env: dict[str, str], postmeister_cli: CliWorker
+) -> None:
+    untrusted = {**webmail_env, "POSTMEISTER_DATAPLANE__TRUSTED_NETWORKS": "[]"}
+    for broken, message in ((env, "TLS_CERT_FILE"), (untrusted, "TRUSTED_NETWORKS")):
+        result = postmeister_cli(
+            "dataplane", "install", "--root", str(staging), "--with-webmail", env=broken
+        )
+        assert result.returncode != 0
+        assert message in result.stderr
+    assert not (staging / "var").exists()

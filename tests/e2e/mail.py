@@ -136,14 +136,19 @@ def imap_subjects(port: int, user: str, password: str, mailbox: str = "INBOX") -
     with imaplib.IMAP4(HOST, port, timeout=15) as imap:
         imap.starttls(ssl_context=TLS)
         imap.login(user, password)
-        imap.select(mailbox, readonly=True)
-        _, data = imap.search(None, "ALL")
-        subjects = []
-        for number in data[0].split():
-            _, parts = imap.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            raw = parts[0][1] if isinstance(parts[0], tuple) else b""
-            subjects.append(raw.decode().partition(":")[2].strip())
-        return subjects
+        return subjects_in(imap, mailbox)
+
+
+def subjects_in(session: imaplib.IMAP4, mailbox: str = "INBOX") -> list[str]:
+    """The subjects of every message in `mailbox` of a logged-in session (none marked seen)."""
+    session.select(mailbox, readonly=True)
+    _, data = session.search(None, "ALL")
+    subjects = []
+    for number in data[0].split():
+        _, parts = session.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        raw = parts[0][1] if isinstance(parts[0], tuple) else b""
+        subjects.append(raw.decode().partition(":")[2].strip())
+    return subjects
 
 
 def wait_for_subject(

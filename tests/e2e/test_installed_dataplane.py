@@ -36,6 +36,7 @@ from postmeister.store import migrate
 from tests.conftest import PG_ADMIN_URL
 from tests.e2e import hosting, installed
 from tests.e2e.installed import PORTS, InstalledPlane
+from tests.e2e.mail import subjects_in
 from tests.e2e.test_tls import pinned
 
 pytestmark = pytest.mark.e2e
@@ -238,14 +239,7 @@ def message(sender: str, to: str, subject: str) -> EmailMessage:
 def inbox_subjects(plane: InstalledPlane, user: str, secret: str) -> list[str]:
     with imap(plane, PORTS["imaps"]) as session:
         session.login(user, secret)
-        session.select("INBOX", readonly=True)
-        _, data = session.search(None, "ALL")
-        subjects = []
-        for number in data[0].split():
-            _, parts = session.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            raw = parts[0][1] if isinstance(parts[0], tuple) else b""
-            subjects.append(raw.decode().partition(":")[2].strip())
-        return subjects
+        return subjects_in(session)
 
 
 def wait_for_subjects(

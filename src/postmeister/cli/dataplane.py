@@ -123,7 +123,13 @@ def _executable() -> Path:
 @dataplane.command()
 @_root_option
 @click.option("--dry-run", is_flag=True, help="Print what would change, with diffs; write nothing.")
-def install(root: Path, dry_run: bool) -> None:
+@click.option(
+    "--with-webmail",
+    is_flag=True,
+    help="Also configure Debian's Roundcube, nginx and PHP-FPM as the webmail (HTTPS with the "
+    "mail ports' certificate).",
+)
+def install(root: Path, dry_run: bool, with_webmail: bool) -> None:
     """Write the data plane into the system's Postfix, Dovecot and systemd configuration,
     backing up every file it replaces or creates (undo with `uninstall`)."""
     from postmeister.dataplane import install as inst
@@ -131,7 +137,7 @@ def install(root: Path, dry_run: bool) -> None:
     root = root.resolve()
     try:
         rendered, environment, group = inst.rendered_for_install(
-            Settings(), environ=os.environ, executable=_executable()
+            Settings(), environ=os.environ, executable=_executable(), with_webmail=with_webmail
         )
         paths = inst.target_paths(rendered)
         plan = inst.plan(
@@ -173,6 +179,10 @@ def install(root: Path, dry_run: bool) -> None:
             + "; ".join(result.owners_recorded),
             err=True,
         )
+    if with_webmail:
+        click.echo("webmail: then, on the server:", err=True)
+        for step in inst.webmail_next_steps():
+            click.echo(f"  {step}", err=True)
     units = inst.unit_names(plan)
     if inst.systemd_running(root):
         try:

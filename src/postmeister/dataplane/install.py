@@ -27,6 +27,7 @@ import contextlib
 import difflib
 import grp
 import hashlib
+import ipaddress
 import json
 import os
 import pwd
@@ -41,10 +42,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from postmeister.config import Settings
+from postmeister.dataplane.render import webmail
 from postmeister.dataplane.render.model import (
+    Endpoint,
     PostgresDatabase,
     RenderedFile,
     SqliteDatabase,
+    Tls,
 )
 from postmeister.dataplane.render.systemd import Units, render_units
 
@@ -69,11 +73,27 @@ BEGIN = "# BEGIN postmeister: managed by `postmeister dataplane install`; edits 
 END = "# END postmeister"
 DISABLED = "#postmeister-disabled# "
 
+# The webmail (`install --with-webmail`): Roundcube reads its configuration from
+# WEBMAIL_CONFIG_DIR (Debian's /etc/roundcube is left alone), its plugins from Debian's tree;
+# nginx and PHP-FPM read Debian's conf.d and pool.d.
+WEBMAIL_CONFIG_DIR = POSTMEISTER_ETC / "webmail"
+WEBMAIL_DATABASE = PurePosixPath("/var/lib/postmeister/webmail/roundcube.sqlite")
+WEBMAIL_FPM_SOCKET = PurePosixPath("/run/php/postmeister-webmail.sock")
+WEBMAIL = {
+    webmail.CONFIG_FILE: WEBMAIL_CONFIG_DIR / "config.inc.php",
+    webmail.DEFAULTS_FILE: WEBMAIL_CONFIG_DIR / "defaults.inc.php",
+    webmail.PLUGIN_FILE: PurePosixPath(str(webmail.DEBIAN_INSTALL_PATH))
+    / PurePosixPath(webmail.PLUGIN_FILE).relative_to("webmail"),
+    webmail.NGINX_FILE: PurePosixPath("/etc/nginx/conf.d/postmeister-webmail.conf"),
+    webmail.FPM_POOL_FILE: PurePosixPath("/etc/php/8.2/fpm/pool.d/postmeister-webmail.conf"),
+}
+
 # Rendered path → where it is installed (all others: CONFIG_DIR / path).
 RELOCATED = {
     "dovecot/postmeister.conf": PurePosixPath("/etc/dovecot/conf.d/99-postmeister.conf"),
     "milter.json": MILTER_CONFIG,
     "authpolicy.json": AUTHPOLICY_CONFIG,
+    **WEBMAIL,
 }
 # Rendered fragments merged into the operator's file as the managed block.
 MERGED = {"postfix/main.cf.postmeister": MAIN_CF, "postfix/master.cf.postmeister": MASTER_CF}
@@ -231,9 +251,8 @@ def plan(
             mode = modes.get(path, 0o644)
             targets.append(Target(path, content.encode(errors="surrogateescape"), mode))
         elif file.secret:
-            targets.append(
-                Target(path, file.content.encode(), 0o640, group=secret_group, secret=True)
-            )
+            group = file.group or secret_group
+            targets.append(Target(path, file.content.encode(), 0o640, group=group, secret=True))
         else:
             targets.append(Target(path, file.content.encode(), 0o644))
     targets.append(
@@ -577,9 +596,10 @@ def uninstall(root: Path, *, force: bool = False, now: datetime | None = None) -
 
 
 def rendered_for_install(
-    settings: Settings, *, environ: Mapping[str, str], executable: Path
+    settings: Settings, *, environ: Mapping[str, str], executable: Path, with_webmail: bool = False
 ) -> tuple[list[RenderedFile], str, str]:
-    """The production site's files plus the units; the environment file; its group.
+    """The production site's files plus the units (and the webmail's, `with_webmail`); the
+    environment file; its group.
 
     The site is rendered for CONFIG_DIR, so the files name their final paths also when they
     are written into a staging root."""
@@ -611,7 +631,64 @@ def rendered_for_install(
     environment = environment_file(
         environ, data_dir=data_dir, database_url=settings.resolved_database_url
     )
-    return [*render_site(site), *render_units(units)], environment, site.sqlite_group
+    rendered = [*render_site(site), *render_units(units)]
+    if with_webmail:
+        rendered.extend(webmail.render_webmail(production_webmail(settings)))
+    return rendered, environment, site.sqlite_group
+
+
+def production_webmail(settings: Settings) -> webmail.Webmail:
+    """Roundcube on this server: it reaches Dovecot and Postfix on loopback (127.0.0.1 must
+    be in `dataplane.trusted_networks`) and verifies their certificate, against the system's
+    CAs, for the name mail clients use; nginx serves the same certificate."""
+    from postmeister.dataplane import stack
+
+    dp = settings.dataplane
+    if not (dp.tls_cert_file and dp.tls_key_file):
+        raise InstallError(
+            "--with-webmail serves HTTPS with the mail ports' certificate: set "
+            "POSTMEISTER_DATAPLANE__TLS_CERT_FILE and POSTMEISTER_DATAPLANE__TLS_KEY_FILE"
+        )
+    if not any(ipaddress.ip_address("127.0.0.1") in net for net in dp.trusted_networks):
+        raise InstallError(
+            "--with-webmail logs in to Dovecot from 127.0.0.1 for the browser: add it to "
+            "POSTMEISTER_DATAPLANE__TRUSTED_NETWORKS (e.g. '[\"127.0.0.1/32\"]')"
+        )
+    client = settings.client
+    imap_port = client.imap_tls_port or client.imap_starttls_port
+    submission_port = client.submission_tls_port or client.submission_starttls_port
+    # ClientSettings requires one port of each.
+    assert imap_port is not None
+    assert submission_port is not None
+    return webmail.Webmail(
+        server_name=settings.client_host,
+        listen=Endpoint.parse(dp.webmail_address),
+        tls=Tls(cert_file=dp.tls_cert_file, key_file=dp.tls_key_file),
+        imap=Endpoint("127.0.0.1", imap_port),
+        submission=Endpoint("127.0.0.1", submission_port),
+        imap_implicit_tls=client.imap_tls_port is not None,
+        submission_implicit_tls=client.submission_tls_port is not None,
+        tls_peer_name=settings.client_host,
+        des_key=stack._hash_nonce(settings.data_dir / "webmail-des-key"),
+        database=Path(str(WEBMAIL_DATABASE)),
+        config_dir=Path(str(WEBMAIL_CONFIG_DIR)),
+        fpm_socket=Path(str(WEBMAIL_FPM_SOCKET)),
+        log_dir=Path("/var/log/roundcube"),
+        temp_dir=webmail.DEBIAN_INSTALL_PATH / "temp",
+        product_name=dp.webmail_product_name,
+    )
+
+
+def webmail_next_steps() -> list[str]:
+    """What `install --with-webmail` leaves to the operator: Roundcube's database schema,
+    and the reloads (the packages' services are the operator's)."""
+    directory = WEBMAIL_DATABASE.parent
+    return [
+        f"install -d -o www-data -g www-data -m 0750 {directory}",
+        f"runuser -u www-data -- sqlite3 -init /usr/share/roundcube/SQL/sqlite.initial.sql "
+        f"{WEBMAIL_DATABASE} .quit   (once: Roundcube's schema)",
+        "systemctl reload php8.2-fpm nginx",
+    ]
 
 
 def unit_names(plan_: Plan) -> list[str]:

@@ -301,3 +301,5 @@ class RenderedFile:
     path: str
     content: str
     secret: bool = False
+    # The group of a secret file when not the mail servers' (e.g. the webmail's www-data).
+    group: str | None = None

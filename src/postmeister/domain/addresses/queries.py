@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, func, literal, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from postmeister.domain.access import Actor, visible_domains
 from postmeister.domain.addresses.schemas import AddressPage, Kind
@@ -18,12 +18,14 @@ from postmeister.models import Address, Domain
 
 
 def _loaded() -> tuple[Any, ...]:
+    # At most one row each: joined into the address query; the two lists: one statement
+    # each for all addresses of the page.
     return (
         selectinload(Address.forward_targets),
         selectinload(Address.sender_permissions),
-        selectinload(Address.autoresponder),
-        selectinload(Address.domain),
-        selectinload(Address.usage),
+        joinedload(Address.autoresponder),
+        joinedload(Address.domain),
+        joinedload(Address.usage),
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from postmeister.domain.access import Actor, visible_tokens
 from postmeister.domain.audit import service as audit
@@ -116,6 +116,9 @@ def check_token(session: Session, secret: str, *, now: dt.datetime | None = None
         select(ApiToken, Customer.suspended_at)
         .outerjoin(Customer, Customer.id == ApiToken.customer_id)
         .where(ApiToken.token_hash == _digest(secret))
+        # Every request passes here: the domain links are read only for a token that has
+        # them (`domain_limited`), not by a second statement for every token.
+        .options(lazyload(ApiToken.domains))
     ).first()
     if found is None:
         raise Unauthenticated("unknown or expired API token")
