@@ -1,8 +1,8 @@
 """The servers the autoconfiguration documents name answer with the protocol they say
 (issue 13, "Done when": "names the ports that actually answer").
 
-The private stack listens on random loopback ports with STARTTLS only (no implicit-TLS
-listeners, no POP3 yet), so `ClientSettings` is set to exactly those; the documents are then
+The private stack listens on random loopback ports (IMAP, POP3 and submission, each with
+STARTTLS and implicit TLS), so `ClientSettings` is set to exactly those; the documents are then
 fetched from the controller and every server they name is driven as a mail program would:
 the greeting, the TLS the document promises, AUTH advertised only after it, and a login
 with the username the document names (`%EMAILADDRESS%` filled in) and the password.
