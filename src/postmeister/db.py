@@ -144,26 +144,16 @@ _WRITERS: dict[str, threading.RLock] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
-class _Turn:
-    def __init__(self, lock: threading.RLock | None) -> None:
-        self._lock = lock
-
-    def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-
-
-def _writer_turn(factory: sessionmaker[Session]) -> _Turn | None:
+def _writer_turn(factory: sessionmaker[Session]) -> threading.RLock | None:
+    """The writers' lock of the factory's SQLite database, taken (None: PostgreSQL, or the
+    wait was longer than SQLite's own: then BEGIN IMMEDIATE waits and fails as before)."""
     bind = factory.kw.get("bind")
     if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
         return None
     key = str(bind.url)
     with _WRITERS_GUARD:
         lock = _WRITERS.setdefault(key, threading.RLock())
-    # Bounded like SQLite's own wait: past it, BEGIN IMMEDIATE waits and fails as before.
-    if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-        return _Turn(lock)
-    return _Turn(None)
+    return lock if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000) else None
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):

@@ -669,7 +669,7 @@ def production_webmail(settings: Settings) -> webmail.Webmail:
         imap_implicit_tls=client.imap_tls_port is not None,
         submission_implicit_tls=client.submission_tls_port is not None,
         tls_peer_name=settings.client_host,
-        des_key=stack._hash_nonce(settings.data_dir / "webmail-des-key"),
+        des_key=stack.kept_secret(settings.data_dir / "webmail-des-key"),
         database=Path(str(WEBMAIL_DATABASE)),
         config_dir=Path(str(WEBMAIL_CONFIG_DIR)),
         fpm_socket=Path(str(WEBMAIL_FPM_SOCKET)),

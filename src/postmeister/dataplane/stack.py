@@ -94,14 +94,15 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
         timezone=settings.scheduler.timezone,
         auth_policy=AuthPolicy(
             endpoint=Endpoint.parse(dp.auth_policy_address),
-            hash_nonce=_hash_nonce(settings.data_dir / "dataplane-auth-policy-nonce"),
+            hash_nonce=kept_secret(settings.data_dir / "dataplane-auth-policy-nonce"),
             trusted_networks=tuple(str(network) for network in dp.trusted_networks),
         ),
     )
 
 
-def _hash_nonce(path: Path) -> str:
-    """A random nonce kept in `path` (0600), so that every render names the same one."""
+def kept_secret(path: Path) -> str:
+    """A random secret kept in `path` (0600), so that every render names the same one (the
+    auth policy's hash nonce, the webmail's session key)."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
