@@ -59,6 +59,18 @@ class AddressSettings(BaseModel):
     max_quota_bytes: int = Field(default=10 * 2**30, ge=0, le=2**50)
 
 
+class SendingLimitSettings(BaseModel):
+    """What happens when a mailbox reaches one of its sending limits (the limits themselves
+    are a package's, README "Sending limits").
+
+    `POSTMEISTER_SENDING_LIMITS__DISABLE_SUBMISSION=true` also switches submission off for a
+    mailbox that reached one of its own limits, so that a compromised account stops at once
+    (its owner or an admin switches it on again); by default only the one message waits.
+    """
+
+    disable_submission: bool = False
+
+
 class SchedulerSettings(BaseModel):
     enabled: bool = True
     timezone: str = "Europe/Berlin"
@@ -249,6 +261,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     addresses: AddressSettings = Field(default_factory=AddressSettings)
+    sending_limits: SendingLimitSettings = Field(default_factory=SendingLimitSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -89,6 +89,19 @@ class Package(Timestamped, Base):
     max_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
     max_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)  # of one mailbox
     max_app_passwords: Mapped[int | None] = mapped_column(Integer)  # per mailbox
+    # Sending limits (migration 0015), each an integer or None (no limit): of every mailbox
+    # (unless it has a `SendingLimitOverride`) and of each domain's mailboxes together.
+    # The sender milter judges them on submission (`domain.sending_limits`).
+    # A new package gets `sending_limits.rules.PACKAGE_DEFAULTS` unless its creator says
+    # otherwise: a secure default, not none.
+    mailbox_messages_per_hour: Mapped[int | None] = mapped_column(Integer)
+    mailbox_messages_per_day: Mapped[int | None] = mapped_column(Integer)
+    mailbox_recipients_per_hour: Mapped[int | None] = mapped_column(Integer)
+    mailbox_recipients_per_day: Mapped[int | None] = mapped_column(Integer)
+    domain_messages_per_hour: Mapped[int | None] = mapped_column(Integer)
+    domain_messages_per_day: Mapped[int | None] = mapped_column(Integer)
+    domain_recipients_per_hour: Mapped[int | None] = mapped_column(Integer)
+    domain_recipients_per_day: Mapped[int | None] = mapped_column(Integer)
 
     customer: Mapped[Customer] = relationship(back_populates="packages")
     __table_args__ = (
@@ -260,6 +273,59 @@ class MailboxUsage(Base):
     username: Mapped[str] = mapped_column(String(254), primary_key=True)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     messages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SendingLimitOverride(Base):
+    """A mailbox's own sending limits; a None limit is its package's (migration 0015)."""
+
+    __tablename__ = "sending_limit_overrides"
+
+    address_id: Mapped[int] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), primary_key=True
+    )
+    messages_per_hour: Mapped[int | None] = mapped_column(Integer)
+    messages_per_day: Mapped[int | None] = mapped_column(Integer)
+    recipients_per_hour: Mapped[int | None] = mapped_column(Integer)
+    recipients_per_day: Mapped[int | None] = mapped_column(Integer)
+
+
+class SendingCounter(Base):
+    """What one mailbox, or one domain's mailboxes together, sent in one period.
+
+    Written by the sender milter of every mail node (`dataplane.contract.COUNT_SENDING`),
+    so that all nodes count against the same limits; read by the controller.
+    """
+
+    __tablename__ = "sending_counters"
+
+    # "local@a-label" for a mailbox, "@a-label" for all mailboxes of a domain.
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # "2026-12-01T22" (an hour, UTC) or "2026-12-01" (a day, UTC).
+    period: Mapped[str] = mapped_column(String(13), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SendingLimitHit(Base):
+    """A limit that deferred a message: written once per subject, period and limit by the
+    sender milter, turned into an audit event and a webhook by the `sending-limits` job."""
+
+    __tablename__ = "sending_limit_hits"
+    __table_args__ = (
+        UniqueConstraint("subject", "period", "limit_name", name="uq_sending_limit_hits_once"),
+        GENERATED_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(255))
+    period: Mapped[str] = mapped_column(String(13))
+    limit_name: Mapped[str] = mapped_column(String(32))
+    limit_value: Mapped[int] = mapped_column(Integer)
+    hit_at: Mapped[dt.datetime] = mapped_column(
+        UtcDateTime, default=_now, server_default=func.current_timestamp()
+    )
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class SyncSource(Timestamped, Base):

@@ -31,7 +31,12 @@ def seed(sessions: sessionmaker[Session]) -> None:
         customer = m.Customer(name="Contract GmbH")
         session.add(customer)
         session.flush()
-        package = m.Package(customer_id=customer.id, name="default")
+        package = m.Package(
+            customer_id=customer.id,
+            name="default",
+            mailbox_messages_per_day=100,
+            domain_recipients_per_hour=1000,
+        )
         session.add(package)
         session.flush()
         domain = m.Domain(
@@ -92,6 +97,9 @@ def seed(sessions: sessionmaker[Session]) -> None:
                 m.AppPassword(
                     address_id=anna.id, device="phone", application="mail", secret_hash="ab" * 32
                 ),
+                # Anna's own limits: one replaces the package's, the rest stay the package's.
+                m.SendingLimitOverride(address_id=anna.id, messages_per_hour=5),
+                m.SendingLimitOverride(address_id=ben.id, messages_per_day=7),
                 m.Autoresponder(
                     address_id=anna.id,
                     text='Away "until" \\ Monday\nÜbermorgen',
@@ -171,6 +179,19 @@ EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
     "dataplane_v1_autoresponders": (
         ("username", "text", "active", "activates", "expires"),
         {(f"anna@{D}", 'Away "until" \\ Monday\nÜbermorgen', 1, "2030-03-05", "2030-03-09")},
+    ),
+    "dataplane_v1_sending_limits": (
+        (
+            "username", "domain", "messages_per_hour", "messages_per_day", "recipients_per_hour",
+            "recipients_per_day", "domain_messages_per_hour", "domain_messages_per_day",
+            "domain_recipients_per_hour", "domain_recipients_per_day",
+        ),
+        {
+            (f"anna@{D}", D, 5, 100, None, None, None, None, 1000, None),
+            (f"ben@{D}", D, None, 7, None, None, None, None, 1000, None),
+            (f"keep@{D}", D, None, 100, None, None, None, None, 1000, None),
+            (f"nopass@{D}", D, None, 100, None, None, None, None, 1000, None),
+        },
     ),
     "dataplane_v1_sieve_scripts": (
         ("username", "script_name", "script_id", "script"),

@@ -11,7 +11,7 @@ from postmeister.api import clientconfig, dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
-from postmeister.api.hosting import audit, customers, packages, tokens, webhooks
+from postmeister.api.hosting import audit, customers, packages, sending_limits, tokens, webhooks
 from postmeister.api.hosting.domains import router as domains_router
 from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.api.observe import Observe
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     app.include_router(controller_router)
     app.include_router(hosting_router)
+    app.include_router(sending_limits.routes)
     app.include_router(customers.routes)
     app.include_router(packages.routes)
     app.include_router(tokens.routes)

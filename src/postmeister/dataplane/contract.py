@@ -464,6 +464,44 @@ SIEVE_SCRIPTS = View(
     },
 )
 
+SENDING_LIMITS = View(
+    name="dataplane_v1_sending_limits",
+    purpose=(
+        "The sending limits of each mailbox, read by the sender milter on submission: its "
+        "own (`sending_limit_overrides`) where set, else its package's, and the limits of "
+        "its domain's mailboxes together. Here NULL means 'no limit', not 'unknown'."
+    ),
+    columns=(
+        Column("username", "the login name: the mailbox address"),
+        Column("domain", "the mailbox's domain (A-label): the subject of the domain limits"),
+        Column("messages_per_hour", "messages the mailbox may send per hour (UTC)"),
+        Column("messages_per_day", "messages the mailbox may send per day (UTC)"),
+        Column("recipients_per_hour", "recipients of all its messages per hour"),
+        Column("recipients_per_day", "recipients of all its messages per day"),
+        Column("domain_messages_per_hour", "messages of all the domain's mailboxes per hour"),
+        Column("domain_messages_per_day", "messages of all the domain's mailboxes per day"),
+        Column("domain_recipients_per_hour", "recipients of the domain's mailboxes per hour"),
+        Column("domain_recipients_per_day", "recipients of the domain's mailboxes per day"),
+    ),
+    select="""
+SELECT a.address AS username,
+       d.name AS domain,
+       COALESCE(o.messages_per_hour, p.mailbox_messages_per_hour) AS messages_per_hour,
+       COALESCE(o.messages_per_day, p.mailbox_messages_per_day) AS messages_per_day,
+       COALESCE(o.recipients_per_hour, p.mailbox_recipients_per_hour) AS recipients_per_hour,
+       COALESCE(o.recipients_per_day, p.mailbox_recipients_per_day) AS recipients_per_day,
+       p.domain_messages_per_hour AS domain_messages_per_hour,
+       p.domain_messages_per_day AS domain_messages_per_day,
+       p.domain_recipients_per_hour AS domain_recipients_per_hour,
+       p.domain_recipients_per_day AS domain_recipients_per_day
+FROM addresses a
+JOIN domains d ON d.id = a.domain_id
+JOIN packages p ON p.id = d.package_id
+LEFT JOIN sending_limit_overrides o ON o.address_id = a.id
+WHERE a.kind = 'mailbox'
+""",
+)
+
 VIEWS: tuple[View, ...] = (
     DOMAINS,
     MAILBOXES,
@@ -476,8 +514,31 @@ VIEWS: tuple[View, ...] = (
     RECIPIENT_POLICIES,
     AUTORESPONDERS,
     SIEVE_SCRIPTS,
+    SENDING_LIMITS,
 )
 
 # Written BY the data plane (Dovecot's quota dict), read by the controller. A table, not a
 # view, because Dovecot writes it; listed here because it is part of the same contract.
 MAILBOX_USAGE_TABLE = "mailbox_usage"
+
+# Written BY the data plane (the sender milter of every mail node), read by the controller:
+# the counters the sending limits are judged against, and the limits that deferred mail.
+# Statements with `{name}` placeholders (`dataplane.milter.lookups` binds them per dialect);
+# `INSERT ... ON CONFLICT ... RETURNING` is the same on SQLite (3.35+) and PostgreSQL.
+# One row per subject and period: concurrent submissions on several nodes add up in the
+# database (a row lock on PostgreSQL, the write lock on SQLite), never in a node's memory.
+SENDING_COUNTERS_TABLE = "sending_counters"
+SENDING_LIMIT_HITS_TABLE = "sending_limit_hits"
+COUNT_SENDING = f"""
+INSERT INTO {SENDING_COUNTERS_TABLE} (subject, period, messages, recipients)
+VALUES ({{subject}}, {{period}}, 1, {{recipients}})
+ON CONFLICT (subject, period) DO UPDATE
+SET messages = {SENDING_COUNTERS_TABLE}.messages + 1,
+    recipients = {SENDING_COUNTERS_TABLE}.recipients + excluded.recipients
+RETURNING messages, recipients
+"""  # noqa: S608 (table names are constants; values are bound)
+RECORD_LIMIT_HIT = f"""
+INSERT INTO {SENDING_LIMIT_HITS_TABLE} (login, subject, period, limit_name, limit_value, hit_at)
+VALUES ({{login}}, {{subject}}, {{period}}, {{limit_name}}, {{limit_value}}, CURRENT_TIMESTAMP)
+ON CONFLICT (subject, period, limit_name) DO NOTHING
+"""  # noqa: S608

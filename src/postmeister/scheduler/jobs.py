@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from postmeister.config import Settings
 from postmeister.domain.audit.service import prune as prune_audit_events
 from postmeister.domain.autoresponders.service import settle_due
+from postmeister.domain.sending_limits.service import report_limit_hits
 from postmeister.domain.webhooks.quota import warn_quotas
 from postmeister.scheduler.clock import Calendar
 from postmeister.sync.service import claim_due_sources, run_source
@@ -103,6 +104,14 @@ def _warn_quotas(session: Session, context: JobContext) -> int:
     return warn_quotas(session, now=context.now)
 
 
+def _report_sending_limits(session: Session, context: JobContext) -> int:
+    return report_limit_hits(
+        session,
+        now=context.now,
+        disable_submission=context.settings.sending_limits.disable_submission,
+    )
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         name="autoresponder-dates",
@@ -128,5 +137,14 @@ JOBS: tuple[Job, ...] = (
         timing=Every(dt.timedelta(minutes=1)),
         run=_warn_quotas,
         description="report mailboxes at 90 % of their quota (webhook mailbox.quota_warning)",
+    ),
+    Job(
+        name="sending-limits",
+        timing=Every(dt.timedelta(seconds=15)),
+        run=_report_sending_limits,
+        description=(
+            "report messages the mail nodes deferred at a sending limit (webhook"
+            " mailbox.sending_limit_reached) and forget the counters of past days"
+        ),
     ),
 )

@@ -2,8 +2,9 @@
 its own (another customer's package is 404, like a missing one; a write is 403).
 
 Limits are attributes (`max_addresses`, `max_mailboxes`, `max_storage_bytes`,
-`max_quota_bytes`, `max_app_passwords`; null: no limit); `usage` shows the figure each limit
-is judged against.
+`max_quota_bytes`, `max_app_passwords`, and the sending limits `mailbox_*_per_*` and
+`domain_*_per_*`; null: no limit); `usage` shows the figure each address limit is judged
+against (what was sent: `/email-addresses/{id}/sending-limits`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ TYPE: Final = "package"
 routes = router(BASE, "packages (JSON:API)")
 PackageId = Annotated[str, id_path("the package's id")]
 _NO_LIMIT = "null: no limit"
+_SENT = "sent by each mailbox (UTC hours and days), unless the mailbox has its own"
+_SENT_DOMAIN = "sent by all mailboxes of each domain together"
+_DEFAULTS = (
+    "null: no limit; left out on create: 200 messages and 500 recipients an hour, 1000"
+    " messages and 2500 recipients a day"
+)
 
 
 class Usage(BaseModel):
@@ -68,6 +75,14 @@ class PackageAttributes(BaseModel):
     max_storage_bytes: int | None = Field(description=f"all mailbox quotas together; {_NO_LIMIT}")
     max_quota_bytes: int | None = Field(description=f"quota of one mailbox; {_NO_LIMIT}")
     max_app_passwords: int | None = Field(description=f"per mailbox; {_NO_LIMIT}")
+    mailbox_messages_per_hour: int | None = Field(description=f"{_SENT}; {_NO_LIMIT}")
+    mailbox_messages_per_day: int | None = Field(description=f"{_SENT}; {_NO_LIMIT}")
+    mailbox_recipients_per_hour: int | None = Field(description=f"{_SENT}; {_NO_LIMIT}")
+    mailbox_recipients_per_day: int | None = Field(description=f"{_SENT}; {_NO_LIMIT}")
+    domain_messages_per_hour: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
+    domain_messages_per_day: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
+    domain_recipients_per_hour: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
+    domain_recipients_per_day: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
     usage: Usage
     created_at: dt.datetime
 
@@ -85,6 +100,14 @@ class _Limits(Strict):
     max_storage_bytes: StrictInt | None = Field(default=None, description=_NO_LIMIT)
     max_quota_bytes: StrictInt | None = Field(default=None, description=_NO_LIMIT)
     max_app_passwords: StrictInt | None = Field(default=None, description=_NO_LIMIT)
+    mailbox_messages_per_hour: StrictInt | None = Field(default=None, description=_DEFAULTS)
+    mailbox_messages_per_day: StrictInt | None = Field(default=None, description=_DEFAULTS)
+    mailbox_recipients_per_hour: StrictInt | None = Field(default=None, description=_DEFAULTS)
+    mailbox_recipients_per_day: StrictInt | None = Field(default=None, description=_DEFAULTS)
+    domain_messages_per_hour: StrictInt | None = Field(default=None, description=_NO_LIMIT)
+    domain_messages_per_day: StrictInt | None = Field(default=None, description=_NO_LIMIT)
+    domain_recipients_per_hour: StrictInt | None = Field(default=None, description=_NO_LIMIT)
+    domain_recipients_per_day: StrictInt | None = Field(default=None, description=_NO_LIMIT)
 
 
 class PackageCreateAttributes(_Limits):
@@ -200,7 +223,8 @@ def create_package(
     body: Annotated[PackageCreateDocument, Body(media_type=JSONAPI)],
     actor: Annotated[Actor, Depends(current_actor)],
 ) -> Response:
-    """Admins only. Limits left out are null (no limit)."""
+    """Admins only. Limits left out are null (no limit), but for the mailbox sending limits,
+    which get their defaults."""
     attributes = body.data.attributes
     new = service.NewPackage(
         customer_id=attributes.customer_id, name=attributes.name, limits=_given_limits(attributes)

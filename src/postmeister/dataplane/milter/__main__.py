@@ -20,6 +20,7 @@ from typing import Any
 
 from postmeister.dataplane.milter import metrics
 from postmeister.dataplane.milter.antispam import AntispamMilter, RspamdScanner
+from postmeister.dataplane.milter.limits import SendingLimiter
 from postmeister.dataplane.milter.lookups import ContractLookups, database_from_config
 from postmeister.dataplane.milter.protocol import MilterServer, parse_endpoint
 from postmeister.dataplane.milter.sender import SenderMilter
@@ -31,7 +32,12 @@ STATUS_PROBE = "postmeister-status@status.invalid"
 def servers_from_config(config: dict[str, Any]) -> list[MilterServer]:
     """The sender milter server, and the antispam one when the configuration has it."""
     lookups = ContractLookups(database_from_config(config["database"]))
-    servers = [MilterServer(parse_endpoint(str(config["listen"])), lambda: SenderMilter(lookups))]
+    limiter = SendingLimiter(lookups)
+    servers = [
+        MilterServer(
+            parse_endpoint(str(config["listen"])), lambda: SenderMilter(lookups, limiter)
+        )
+    ]
     metrics.declare("sender", metrics.SENDER_RESULTS)
     antispam = config.get("antispam")
     if antispam is not None:

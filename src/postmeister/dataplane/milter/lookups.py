@@ -13,20 +13,53 @@ named bound parameters, so no value is ever spliced into SQL.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from postmeister.dataplane.contract import RECIPIENT_POLICIES, SENDER_LOOKUP
+from postmeister.dataplane.contract import (
+    COUNT_SENDING,
+    RECIPIENT_POLICIES,
+    RECORD_LIMIT_HIT,
+    SENDER_LOOKUP,
+    SENDING_LIMITS,
+)
 
 MAY_SEND_AS: Final = SENDER_LOOKUP + " AND s.login = {login} LIMIT 1"
 POLICY_OF: Final = f"SELECT antispam FROM {RECIPIENT_POLICIES.name} WHERE address = {{address}}"  # noqa: S608
+LIMITS_OF: Final = (
+    f"SELECT {', '.join(SENDING_LIMITS.column_names[1:])} FROM {SENDING_LIMITS.name}"  # noqa: S608
+    " WHERE username = {login}"
+)
 
 CONNECT_TIMEOUT: Final = 2
 
 
+Value = str | int
+# Given the rows the statements returned, True commits the transaction, False rolls it back.
+Verdict = Callable[[list[tuple[Any, ...]]], bool]
+
+
 class Database(Protocol):
-    def fetch_one(self, statement: str, **values: str) -> tuple[Any, ...] | None:
+    def fetch_one(self, statement: str, **values: Value) -> tuple[Any, ...] | None:
         """The first row of `statement` with `{name}` placeholders bound to `values`."""
         ...
+
+    def execute(self, statement: str, **values: Value) -> None:
+        """Run one writing statement in a transaction of its own."""
+        ...
+
+    def write_all(
+        self, statement: str, rows: Sequence[Mapping[str, Value]], keep: Verdict
+    ) -> list[tuple[Any, ...]]:
+        """Run `statement` (one that returns one row) once per `rows` in ONE write
+        transaction, then commit only if `keep` says so; the returned rows either way."""
+        ...
+
+
+def _returned(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    if row is None:  # an upsert with RETURNING always returns its row
+        raise RuntimeError("the statement returned no row")
+    return row
 
 
 class SqliteDatabase:
@@ -35,7 +68,7 @@ class SqliteDatabase:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def fetch_one(self, statement: str, **values: str) -> tuple[Any, ...] | None:
+    def fetch_one(self, statement: str, **values: Value) -> tuple[Any, ...] | None:
         sql = statement.format(**{name: f":{name}" for name in values})
         connection = sqlite3.connect(self.path, timeout=CONNECT_TIMEOUT)
         try:
@@ -45,12 +78,47 @@ class SqliteDatabase:
             connection.close()
         return row
 
+    def _writer(self) -> sqlite3.Connection:
+        # Autocommit mode: BEGIN IMMEDIATE below takes the write lock before the first read,
+        # so two nodes' counts never interleave (they wait up to the timeout instead).
+        return sqlite3.connect(self.path, timeout=CONNECT_TIMEOUT, isolation_level=None)
+
+    def execute(self, statement: str, **values: Value) -> None:
+        connection = self._writer()
+        try:
+            connection.execute(statement.format(**{name: f":{name}" for name in values}), values)
+        finally:
+            connection.close()
+
+    def write_all(
+        self, statement: str, rows: Sequence[Mapping[str, Value]], keep: Verdict
+    ) -> list[tuple[Any, ...]]:
+        connection = self._writer()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                results = [
+                    _returned(
+                        connection.execute(
+                            statement.format(**{name: f":{name}" for name in row}), dict(row)
+                        ).fetchone()
+                    )
+                    for row in rows
+                ]
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT" if keep(results) else "ROLLBACK")
+            return results
+        finally:
+            connection.close()
+
 
 class PostgresDatabase:
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = {k: v for k, v in params.items() if v is not None}
 
-    def fetch_one(self, statement: str, **values: str) -> tuple[Any, ...] | None:
+    def fetch_one(self, statement: str, **values: Value) -> tuple[Any, ...] | None:
         import psycopg
 
         sql = statement.format(**{name: f"%({name})s" for name in values})
@@ -59,6 +127,37 @@ class PostgresDatabase:
         ) as connection:
             row: tuple[Any, ...] | None = connection.execute(sql, values).fetchone()
         return row
+
+    def execute(self, statement: str, **values: Value) -> None:
+        import psycopg
+
+        sql = statement.format(**{name: f"%({name})s" for name in values})
+        with psycopg.connect(
+            **self.params, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+        ) as connection:
+            connection.execute(sql, values)
+
+    def write_all(
+        self, statement: str, rows: Sequence[Mapping[str, Value]], keep: Verdict
+    ) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        # The upserts lock their rows until the end of the transaction: a concurrent count of
+        # the same subject on another node waits and then adds to the committed value.
+        with psycopg.connect(**self.params, connect_timeout=CONNECT_TIMEOUT) as connection:
+            results = [
+                _returned(
+                    connection.execute(
+                        statement.format(**{name: f"%({name})s" for name in row}), dict(row)
+                    ).fetchone()
+                )
+                for row in rows
+            ]
+            if keep(results):
+                connection.commit()
+            else:
+                connection.rollback()
+        return results
 
 
 def database_from_config(database: dict[str, Any]) -> Database:
@@ -83,3 +182,30 @@ class ContractLookups:
     def policy_of(self, address: str) -> str | None:
         row = self.database.fetch_one(POLICY_OF, address=address)
         return None if row is None else str(row[0])
+
+    def sending_limits_of(self, login: str) -> tuple[Any, ...] | None:
+        """(domain, then the eight limits in `SENDING_LIMITS`' order), or None: no mailbox."""
+        return self.database.fetch_one(LIMITS_OF, login=login)
+
+    def count_sending(
+        self, counters: Sequence[tuple[str, str]], recipients: int, keep: Verdict
+    ) -> list[tuple[Any, ...]]:
+        """Count one message with `recipients` against each (subject, period); the counts
+        after it, committed only if `keep` accepts them."""
+        rows: list[dict[str, Value]] = [
+            {"subject": subject, "period": period, "recipients": recipients}
+            for subject, period in counters
+        ]
+        return self.database.write_all(COUNT_SENDING, rows, keep)
+
+    def record_limit_hit(
+        self, *, login: str, subject: str, period: str, limit_name: str, limit_value: int
+    ) -> None:
+        self.database.execute(
+            RECORD_LIMIT_HIT,
+            login=login,
+            subject=subject,
+            period=period,
+            limit_name=limit_name,
+            limit_value=limit_value,
+        )

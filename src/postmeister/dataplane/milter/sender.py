@@ -22,7 +22,10 @@ Decisions, so that they are documented in one place:
 - no From header, or a From without any address: rejected (550 5.7.1), there is nothing the
   login could be allowed to send as, and such mail is refused by most receivers anyway;
 - no SASL login (never on a correctly configured submission port): rejected;
-- the database cannot be read: temporary failure (451 4.3.0), the client retries.
+- the database cannot be read: temporary failure (451 4.3.0), the client retries;
+- a message whose From passed is then counted against the login's sending limits
+  (`postmeister.dataplane.milter.limits`, with the recipients Postfix accepted) and
+  deferred when a limit is reached.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Final, Protocol
 
 from postmeister.canonical import NotCanonical, canonical_address
 from postmeister.dataplane.milter import metrics, protocol
+from postmeister.dataplane.milter.limits import SendingLimiter
 from postmeister.dataplane.milter.protocol import Packet, Reply
 
 log = logging.getLogger("postmeister.milter.sender")
@@ -47,11 +51,11 @@ NEEDS_FROM: Final = "550 5.7.1 The message needs a From header with an address"
 UNREADABLE_FROM: Final = "550 5.7.1 The From header cannot be read unambiguously"
 LOOKUP_FAILED: Final = "451 4.3.0 Sender check temporarily unavailable, try again later"
 
-# Steps Postfix may skip: the sender milter needs only macros, MAIL, headers and EOH.
+# Steps Postfix may skip: the sender milter needs only macros, MAIL, RCPT (counted for the
+# sending limits), headers and EOH.
 SKIP: Final = (
     protocol.SKIP_CONNECT
     | protocol.SKIP_HELO
-    | protocol.SKIP_RCPT
     | protocol.SKIP_BODY
     | protocol.SKIP_UNKNOWN
     | protocol.SKIP_DATA
@@ -127,8 +131,10 @@ class SenderMilter:
     """One submission connection: the login (from the macros) and the current From headers."""
 
     policy: SenderPolicy
+    limiter: SendingLimiter | None = None
     login: str | None = None
     from_headers: list[str] = field(default_factory=list)
+    recipients: int = 0
     actions: int = 0
     skip: int = SKIP
 
@@ -140,6 +146,9 @@ class SenderMilter:
     def handle(self, packet: Packet) -> Sequence[Reply]:
         if packet.command == protocol.CMD_MAIL:
             self.from_headers = []
+            self.recipients = 0
+        elif packet.command == protocol.CMD_RCPT:
+            self.recipients += 1
         elif packet.command == protocol.CMD_HEADER:
             name, value = protocol.decode_header(packet.payload)
             if name.lower() == "from":
@@ -148,6 +157,9 @@ class SenderMilter:
                 )
         elif packet.command == protocol.CMD_EOH:
             verdict = decide(self.login, self.from_headers, self.policy)
+            if verdict.accept and self.limiter is not None and self.login:
+                admission = self.limiter.admit(self.login.strip().lower(), self.recipients)
+                verdict = Verdict(admission.accept, admission.reply)
             if verdict.accept:
                 metrics.decided("sender", "accept")
                 return [protocol.ACCEPT]
@@ -158,7 +170,9 @@ class SenderMilter:
 
     def abort(self) -> None:
         self.from_headers = []
+        self.recipients = 0
 
     def reset(self) -> None:
         self.login = None
         self.from_headers = []
+        self.recipients = 0

@@ -18,6 +18,7 @@ from postmeister.domain.access import Actor
 from postmeister.domain.audit import service as audit
 from postmeister.domain.audit import snapshots
 from postmeister.domain.paging import Page, keyset_page
+from postmeister.domain.sending_limits.rules import PACKAGE_DEFAULTS
 from postmeister.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from postmeister.models import Address, Customer, Domain, MailboxUsage, Package
 
@@ -49,7 +50,7 @@ def create_customer(session: Session, *, name: str) -> Customer:
     customer = Customer(name=clean)
     session.add(customer)
     session.flush()
-    session.add(Package(customer_id=customer.id, name=DEFAULT_PACKAGE))
+    session.add(Package(customer_id=customer.id, name=DEFAULT_PACKAGE, **PACKAGE_DEFAULTS))
     session.flush()
     audit.changed(session, snapshots.CUSTOMER, customer, "created")
     return customer
@@ -182,7 +183,7 @@ def default_package(session: Session, customer_id: int) -> Package:
         select(Package).where(Package.customer_id == customer_id, Package.name == DEFAULT_PACKAGE)
     )
     if package is None:
-        package = Package(customer_id=customer_id, name=DEFAULT_PACKAGE)
+        package = Package(customer_id=customer_id, name=DEFAULT_PACKAGE, **PACKAGE_DEFAULTS)
         session.add(package)
         session.flush()
     return package

@@ -23,6 +23,8 @@ from postmeister.domain.audit import service as audit
 from postmeister.domain.audit import snapshots
 from postmeister.domain.customers.service import get_customer
 from postmeister.domain.paging import Page, keyset_page
+from postmeister.domain.sending_limits.rules import NAMES as SENDING_LIMIT_NAMES
+from postmeister.domain.sending_limits.rules import PACKAGE_DEFAULTS
 from postmeister.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ProblemList
 from postmeister.models import Address, AppPassword, Domain, Package
 
@@ -36,6 +38,12 @@ LIMITS: Final = {
     "max_storage_bytes": BYTES_LIMIT,
     "max_quota_bytes": BYTES_LIMIT,
     "max_app_passwords": COUNT_LIMIT,
+    # Sending limits (`domain.sending_limits`): judged by the sender milter on submission.
+    **{
+        f"{of}_{name}": COUNT_LIMIT
+        for of in ("mailbox", "domain")
+        for name in SENDING_LIMIT_NAMES
+    },
 }
 
 
@@ -93,7 +101,9 @@ def create_package(session: Session, actor: Actor, new: NewPackage) -> Package:
         problems.raise_if_any()
     name = new.name.strip()
     _check_unique(session, new.customer_id, name)
-    package = Package(customer_id=new.customer_id, name=name, **new.limits)
+    package = Package(
+        customer_id=new.customer_id, name=name, **{**PACKAGE_DEFAULTS, **new.limits}
+    )
     session.add(package)
     session.flush()
     audit.changed(session, snapshots.PACKAGE, package, "created")

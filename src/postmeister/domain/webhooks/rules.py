@@ -5,8 +5,10 @@ Event types (the README's "Webhooks" section lists them for users):
 `address.created`, `address.updated`, `address.deleted`, `address.password_changed` (an
 update that set a new password), `address.submission_disabled` (sending switched off),
 `app_password.created`, `app_password.revoked`, `sync_run.held`, `sync_run.failed` (failed
-or rejected), `mailbox.quota_warning`. One change may be several types (a password change
-is also `address.updated`); a subscriber gets one delivery per type it subscribed to.
+or rejected), `mailbox.quota_warning`, `mailbox.sending_limit_reached` (a mail node deferred
+a message of the mailbox: a limit of the mailbox or its domain was reached). One change may
+be several types (a password change is also `address.updated`); a subscriber gets one
+delivery per type it subscribed to.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ EVENT_TYPES: Final = (
     "sync_run.held",
     "sync_run.failed",
     "mailbox.quota_warning",
+    "mailbox.sending_limit_reached",
 )
 
 # (resource, action) -> event type; the conditional ones are in `event_types`.
@@ -41,6 +44,7 @@ _DIRECT: Final = {
     ("sync_run", "failed"): "sync_run.failed",
     ("sync_run", "rejected"): "sync_run.failed",
     ("mailbox", "quota_warning"): "mailbox.quota_warning",
+    ("mailbox", "sending_limit_reached"): "mailbox.sending_limit_reached",
 }
 
 

@@ -11,9 +11,10 @@ LAYERS = {
     "protocol": set(),
     "lookups": set(),
     "metrics": set(),
-    "sender": {"protocol", "metrics"},
+    "limits": set(),  # the sending-limit rules are pure (postmeister.domain.sending_limits)
+    "sender": {"protocol", "metrics", "limits"},
     "antispam": {"protocol", "metrics"},
-    "__main__": {"protocol", "lookups", "sender", "antispam", "metrics"},
+    "__main__": {"protocol", "lookups", "sender", "antispam", "metrics", "limits"},
 }
 FORBIDDEN = ("sqlalchemy", "fastapi", "pydantic", "email_validator", "postmeister.models")
 
