@@ -17,20 +17,22 @@ from tests.support.factories import Tenant, make_token
 
 
 def _limits(client: TestClient, auth: dict[str, str], address_id: str) -> httpx.Response:
-    return client.get(
+    response: httpx.Response = client.get(
         f"/email-addresses/{address_id}/sending-limits", headers={**auth, "Accept": JSONAPI}
     )
+    return response
 
 
 def _patch(
     client: TestClient, auth: dict[str, str], address_id: str, attributes: dict[str, Any]
 ) -> httpx.Response:
     document = {"data": {"type": "sending-limits", "id": address_id, "attributes": attributes}}
-    return client.patch(
+    response: httpx.Response = client.patch(
         f"/email-addresses/{address_id}/sending-limits",
         json=document,
         headers={**auth, "Content-Type": JSONAPI, "Accept": JSONAPI},
     )
+    return response
 
 
 def test_a_new_mailbox_has_its_packages_default_limits_and_no_usage(
