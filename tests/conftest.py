@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from postmeister.config import PasswordSettings, Settings
+from postmeister.config import DnsSettings, PasswordSettings, Settings
 from postmeister.db import make_engine, make_session_factory
 from postmeister.models import Base
 from postmeister.ops.logs import ContextFilter, JsonFormatter
@@ -35,6 +35,10 @@ PG_ADMIN_URL = os.environ.get(
     "POSTMEISTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
+# Tests never ask a resolver beyond loopback (the system's may be anywhere): the DNS check
+# of a test that does not serve its own zones (`tests/support/dns_server.py`) asks a port
+# where nothing answers, and reports every record unknown at once.
+NO_RESOLVER = DnsSettings(resolvers=["127.0.0.1:9"], timeout_seconds=0.1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -162,6 +166,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         passwords=fast_password_settings(),
+        dns=NO_RESOLVER,
     )
 
 

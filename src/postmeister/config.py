@@ -5,12 +5,14 @@ Nested settings use a double underscore: `POSTMEISTER_PASSWORDS__MIN_LENGTH=20`.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class HttpSettings(BaseModel):
@@ -240,6 +242,97 @@ class AuditSettings(BaseModel):
     retention_days: int = Field(default=400, ge=1, le=100 * 366)
 
 
+# A list an environment variable gives as JSON or comma-separated (`DnsSettings`
+# decodes it itself).
+Addresses = Annotated[list[str], NoDecode]
+
+
+class DnsSettings(BaseModel):
+    """The DNS records every hosted domain needs (`GET /domains/{id}/dns`, `postmeister
+    domain dns`; `postmeister.domain.dns`) and the resolver that checks them live.
+
+    `resolvers`: addresses with an optional port (`192.0.2.53`, `127.0.0.1:5353`,
+    `[2001:db8::53]:53`), as a JSON list or comma-separated; empty (the default): the
+    system's resolvers from /etc/resolv.conf. Each check waits at most `timeout_seconds`.
+    `web_host` is the name `autoconfig.<domain>`, `autodiscover.<domain>` and
+    `mta-sts.<domain>` point at (a CNAME): the controller's public host name, default the
+    client host (`client.host`, else `dataplane.hostname`).
+    """
+
+    resolvers: Addresses = Field(default_factory=list)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The TTL of the records we tell customers to publish.
+    ttl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    mx_preference: int = Field(default=10, ge=0, le=65535)
+    web_host: str | None = None
+    # SPF: the data plane's host is always authorised (`a:<dataplane.hostname>`); these
+    # mechanisms too (e.g. `include:relay.example.net` for an outbound relay), then the
+    # policy for every other sender.
+    spf_mechanisms: Addresses = Field(default_factory=list)
+    spf_policy: Literal["~all", "-all"] = "~all"
+    # DMARC: the policy (p=) and where aggregate reports go (`mailto:` URIs; empty: none).
+    dmarc_policy: Literal["none", "quarantine", "reject"] = "none"
+    dmarc_rua: Addresses = Field(default_factory=list)
+    # MTA-STS (RFC 8461): the `_mta-sts` TXT record with the policy's id and the
+    # `mta-sts.<domain>` host that serves the policy file.
+    mta_sts_enabled: bool = False
+    mta_sts_id: str = Field(default="1", pattern=r"^[A-Za-z0-9]{1,32}$")
+    # TLS-RPT (RFC 8460): where TLS failure reports go (`mailto:` or `https:` URIs).
+    tls_rpt_enabled: bool = False
+    tls_rpt_rua: Addresses = Field(default_factory=list)
+
+    @field_validator("resolvers", "spf_mechanisms", "dmarc_rua", "tls_rpt_rua", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # An environment variable may be a JSON list or "a, b".
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("resolvers")
+    @classmethod
+    def _resolver_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            resolver_address(item)  # raises ValueError with the reason
+        return value
+
+    @model_validator(mode="after")
+    def _reports_need_an_address(self) -> DnsSettings:
+        if self.tls_rpt_enabled and not self.tls_rpt_rua:
+            raise ValueError("tls_rpt_enabled needs at least one tls_rpt_rua address")
+        return self
+
+
+def resolver_address(text: str) -> tuple[str, int]:
+    """`host`, `host:port` or `[v6]:port` as (IP address, port); ValueError if malformed."""
+    text = text.strip()
+    port = 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"resolver {text!r}: expected [address]:port")
+            port = _port(text, rest[1:])
+    elif text.count(":") == 1:
+        host, _, rest = text.partition(":")
+        port = _port(text, rest)
+    else:
+        host = text
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"resolver {text!r}: not an IP address") from None
+    return host, port
+
+
+def _port(text: str, port: str) -> int:
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"resolver {text!r}: the port must be 1-65535")
+    return int(port)
+
+
 class LoggingSettings(BaseModel):
     """The controller's and the CLI's log: one JSON object per line (`json`, for a log
     collector) or one readable line (`human`, for a terminal); to stderr unless `file` is
@@ -269,6 +362,7 @@ class Settings(BaseSettings):
     client: ClientSettings = Field(default_factory=ClientSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    dns: DnsSettings = Field(default_factory=DnsSettings)
 
     @property
     def client_host(self) -> str:

@@ -11,7 +11,15 @@ from postmeister.api import clientconfig, dialects, docs, ops
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
-from postmeister.api.hosting import audit, customers, packages, sending_limits, tokens, webhooks
+from postmeister.api.hosting import (
+    audit,
+    customers,
+    dns,
+    packages,
+    sending_limits,
+    tokens,
+    webhooks,
+)
 from postmeister.api.hosting.domains import router as domains_router
 from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.api.observe import Observe
@@ -82,6 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(packages.routes)
     app.include_router(tokens.routes)
     app.include_router(domains_router)
+    app.include_router(dns.routes)
     app.include_router(webhooks.routes)
     app.include_router(sync_router)
     app.include_router(audit.routes)

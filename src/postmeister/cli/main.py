@@ -14,7 +14,7 @@ from postmeister.cli.audit import audit
 from postmeister.cli.backup import backup, restore
 from postmeister.cli.common import prepare, print_json, session_for, settings_for
 from postmeister.cli.dataplane import dataplane
-from postmeister.cli.provisioning import register
+from postmeister.cli.provisioning import register, register_domain_dns
 from postmeister.cli.sync import export, sync
 from postmeister.config import Settings
 from postmeister.domain.access import Actor
@@ -262,6 +262,7 @@ def token_create(
 
 
 register(customer, token, main)
+register_domain_dns(domain)
 main.add_command(audit)
 main.add_command(sync)
 main.add_command(dataplane)

@@ -1,6 +1,7 @@
 """CLI verbs for customers, packages and API tokens: the same services as `/customers`,
 `/packages` and `/api-tokens`, acting as the system (an admin), printing the API's resource
-objects as JSON (a token's secret only when it is created)."""
+objects as JSON (a token's secret only when it is created); and `domain dns`, the same
+records and check as `GET /domains/{id}/dns`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import click
 from pydantic import BaseModel
 
 from postmeister.api.hosting import customers as customer_api
+from postmeister.api.hosting import dns as dns_api
 from postmeister.api.hosting import packages as package_api
 from postmeister.api.hosting import tokens as token_api
 from postmeister.api.hosting.render import dump
 from postmeister.cli.common import print_json, session_for, settings_for
 from postmeister.domain.access import Actor
 from postmeister.domain.customers import service as customers
+from postmeister.domain.dns import service as dns
 from postmeister.domain.packages import service as packages
 from postmeister.domain.packages.service import LIMITS
 from postmeister.domain.tokens import service as tokens
@@ -197,3 +200,30 @@ def register(customer: click.Group, token: click.Group, main: click.Group) -> No
             found = tokens.get_token(session, SYSTEM, token_id)
             tokens.revoke_token(session, SYSTEM, found)
             _token(session, found)
+
+
+def register_domain_dns(domain: click.Group) -> None:
+    """Add `dns` to the `domain` group."""
+
+    @domain.command("dns")
+    @click.argument("name")
+    @click.option("--zone", is_flag=True, help="Print the records as a zone-file snippet.")
+    def domain_dns(name: str, zone: bool) -> None:
+        """The DNS records a domain needs. Prints each record with its live state as JSON
+        (checked against POSTMEISTER_DNS__RESOLVERS, default the system's resolver), or
+        with --zone the records to publish as a zone-file snippet (nothing looked up).
+
+        Exit status: 0 when every record is ok (always, with --zone); 1 when any record is
+        missing, different or unknown (the JSON says which), or the domain is unknown."""
+        settings = settings_for()
+        with session_for(settings) as session:
+            records = dns.domain_records_named(session, SYSTEM, name, settings=settings)
+        if zone:
+            click.echo(records.zone(), nl=False)
+            return
+        # After the transaction: the lookups may take up to the resolver timeout.
+        checks = dns.check(records, settings.dns)
+        shown = dump(dns_api.resource(records, checks))
+        print_json({"id": shown["id"], **shown["attributes"]})
+        if not shown["attributes"]["ok"]:
+            click.get_current_context().exit(1)

@@ -5,7 +5,8 @@
 - `autodiscover`: Outlook's POX autodiscover response (the `outlook/responseschema/2006a`
   schema), for one account.
 - `mobileconfig`: an Apple configuration profile with one `com.apple.mail.managed` payload.
-- `srv_records`: the RFC 6186 / RFC 8314 SRV records of a domain, as zone-file lines.
+- `srv_records`: the RFC 6186 / RFC 8314 SRV records of a domain, as zone-file lines
+  (`srv_entries`: the same records as values, which the DNS check compares with).
 
 XML is built with `xml.etree.ElementTree` and the profile with `plistlib`, never by
 concatenating strings, so no name a customer chose can change a document's structure. No
@@ -18,6 +19,8 @@ from __future__ import annotations
 import plistlib
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from postmeister.domain.clientconfig.schemas import Account, ClientProfile, Protocol, Server
@@ -182,19 +185,46 @@ def _server_keys(direction: str, server: Server, account: Account) -> dict[str, 
     }
 
 
-def srv_records(profile: ClientProfile, *, ttl: int = 3600) -> str:
-    """The RFC 6186 SRV records (with RFC 8314's `_submissions`) of the domain, one zone
-    line each. Implicit TLS gets priority 0, STARTTLS priority 10 (RFC 8314 §5.1 prefers
-    implicit TLS); a service the settings do not offer gets the target "." (RFC 6186 §3.4:
-    not available)."""
-    lines = []
+@dataclass(frozen=True, slots=True)
+class SrvRecord:
+    """One RFC 6186 SRV record: `name` is absolute without the final dot; `target` is "."
+    for a service that is not offered."""
+
+    name: str
+    priority: int
+    weight: int
+    port: int
+    target: str
+
+    @property
+    def value(self) -> str:
+        """The record's data as a zone file writes it (`0 1 993 mail.example.org.`)."""
+        target = "." if self.target == "." else f"{self.target}."
+        return f"{self.priority} {self.weight} {self.port} {target}"
+
+
+def srv_entries(domain: str, servers: Sequence[Server]) -> list[SrvRecord]:
+    """The RFC 6186 SRV records (with RFC 8314's `_submissions`) of `domain` (an A-label).
+    Implicit TLS gets priority 0, STARTTLS priority 10 (RFC 8314 §5.1 prefers implicit TLS);
+    a service the settings do not offer gets the target "." (RFC 6186 §3.4: not
+    available)."""
+    records = []
     for (protocol, security), service in _SRV_SERVICE.items():
-        name = f"{service}.{profile.domain}."
-        offered = [s for s in profile.of(protocol) if s.security == security]
+        name = f"{service}.{domain}"
+        offered = [s for s in servers if s.protocol == protocol and s.security == security]
         if offered:
             server = offered[0]
             priority = 0 if security == "tls" else 10
-            lines.append(f"{name} {ttl} IN SRV {priority} 1 {server.port} {server.host}.")
+            records.append(SrvRecord(name, priority, 1, server.port, server.host))
         else:
-            lines.append(f"{name} {ttl} IN SRV 0 0 0 .")
+            records.append(SrvRecord(name, 0, 0, 0, "."))
+    return records
+
+
+def srv_records(profile: ClientProfile, *, ttl: int = 3600) -> str:
+    """The SRV records of `srv_entries` for the profile's domain, one zone line each."""
+    lines = [
+        f"{record.name}. {ttl} IN SRV {record.value}"
+        for record in srv_entries(profile.domain, profile.servers)
+    ]
     return "\n".join(lines) + "\n"
