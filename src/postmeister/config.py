@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -131,6 +132,10 @@ class WebhookSettings(BaseModel):
     allow_private_networks: bool = False
 
 
+# A Postfix relayhost: `[host]:port` (no MX lookup) or `host:port` (its MX).
+_RELAY = r"\[[A-Za-z0-9.:-]+\](:[0-9]{1,5})?|[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+
+
 class DataplaneSettings(BaseModel):
     """The Postfix/Dovecot side: names, paths and addresses of the mail data plane."""
 
@@ -171,6 +176,53 @@ class DataplaneSettings(BaseModel):
     # IPv4) and the name Roundcube shows.
     webmail_address: str = "0.0.0.0:443"
     webmail_product_name: str = "Webmail"
+    # OpenDKIM, the signing milter on the submission services (after the sender milter).
+    # `dkim_ed25519_milter_address` is a second OpenDKIM instance, started only when
+    # `dkim.algorithms` includes ed25519: OpenDKIM signs with one algorithm per process.
+    dkim_milter_address: str = "127.0.0.1:8891"
+    dkim_ed25519_milter_address: str = "127.0.0.1:8892"
+    # Outbound delivery. None: straight to each recipient domain's MX (Postfix's smtp
+    # transport). Or a smarthost `[host]:port` that all outbound mail is relayed through,
+    # with TLS required (`smtp_tls_security_level = encrypt`) and, when a username is set,
+    # SMTP AUTH with the password read from `outbound_relay_password_file` (never main.cf).
+    outbound_relay: str | None = None
+    outbound_relay_username: str | None = None
+    outbound_relay_password_file: Path | None = None
+
+    @field_validator("outbound_relay")
+    @classmethod
+    def _relay_form(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(_RELAY, value):
+            raise ValueError("a smarthost is `[host]:port` (or `host:port` to look up its MX)")
+        return value
+
+
+DkimAlgorithm = Literal["rsa", "ed25519"]
+
+
+class DkimSettings(BaseModel):
+    """DKIM keys (`postmeister.domain.dkim`): generated for every domain when it is added.
+
+    `algorithms`: the keys each domain gets and the signatures each message carries (RSA,
+    and Ed25519 as a second signature where configured; RFC 8463 verifiers are still rare,
+    so RSA stays). A rotation makes a new key sign at once; the old one stays published for
+    `overlap_days` so that mail signed just before still verifies, then the daily job removes
+    it. Selectors are `<selector_prefix><year><letter>` (`-ed` appended for Ed25519).
+    """
+
+    algorithms: list[DkimAlgorithm] = Field(default_factory=lambda: list[DkimAlgorithm](["rsa"]))
+    rsa_bits: int = Field(default=2048, ge=1024, le=4096)
+    overlap_days: int = Field(default=7, ge=0, le=366)
+    selector_prefix: str = Field(default="pm", pattern=r"^[a-z][a-z0-9]{0,20}$")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _some(cls, value: list[DkimAlgorithm]) -> list[DkimAlgorithm]:
+        if not value:
+            raise ValueError("at least one algorithm")
+        return list(dict.fromkeys(value))
 
 
 class ClientSettings(BaseModel):
@@ -358,6 +410,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    dkim: DkimSettings = Field(default_factory=DkimSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -68,6 +68,8 @@ class Customer(Timestamped, Base):
     # Set while suspended (migration 0009): its mailboxes cannot log in or send (the data
     # plane's login views leave them out), its API tokens are refused; mail still arrives.
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Set by an admin (migration 0014): the customer's web users must use TOTP to log in.
+    totp_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     packages: Mapped[list[Package]] = relationship(back_populates="customer")
 
@@ -144,6 +146,35 @@ class Domain(Timestamped, Base):
     )
     aliases: Mapped[list[Domain]] = relationship(
         back_populates="alias_of", order_by="Domain.name", passive_deletes=True
+    )
+
+
+class DkimKey(Base):
+    """A DKIM key of a domain (`postmeister.domain.dkim`).
+
+    Signing: the key with `retired_at` NULL, one per domain and algorithm; OpenDKIM reads
+    it through the contract view `dataplane_v1_dkim_signing_keys`. Published (the TXT
+    record to keep in DNS): the signing key, and a retired one until `published_until`.
+    The private key is PEM (PKCS #8); it leaves the database only towards the signer.
+    """
+
+    __tablename__ = "dkim_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[str] = mapped_column(String(10))  # rsa | ed25519
+    private_key: Mapped[str] = mapped_column(Text)
+    # The `p=` value of the TXT record (base64).
+    public_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now)
+    # Set by a rotation: it no longer signs, and is published until `published_until`.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    published_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("domain_id", "selector", name="uq_dkim_keys_domain_selector"),
+        GENERATED_IDS,
     )
 
 
@@ -437,7 +468,7 @@ class AuditEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now, index=True)
     customer_id: Mapped[int | None] = mapped_column(Integer)
     domain_id: Mapped[int | None] = mapped_column(Integer)
-    # token | cli | sync | scheduler | system
+    # token | cli | sync | scheduler | web | system
     actor_kind: Mapped[str] = mapped_column(String(20))
     actor_id: Mapped[str | None] = mapped_column(String(100))
     actor_label: Mapped[str | None] = mapped_column(String(200))
@@ -534,3 +565,64 @@ class QuotaWarning(Base):
         ForeignKey("addresses.id", ondelete="CASCADE"), primary_key=True
     )
     warned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class WebUser(Timestamped, Base):
+    """A person who logs in to the web interface (`web/`): an admin, or a user of one
+    customer (migration 0014). Mailbox owners log in with the mailbox itself instead.
+
+    `password_hash` is argon2id like a mailbox password (`domain.passwords`). `totp_secret`
+    (base32) must be stored as it is: checking a code needs it; it is never shown after
+    enrolment and never logged.
+    """
+
+    __tablename__ = "web_users"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(512))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebSession(Timestamped, Base):
+    """A logged-in browser: only the SHA-256 of the (256-bit random) cookie value is kept.
+
+    Exactly one of `user_id` (a web user) and `address_id` (a mailbox owner) is set.
+    `stage` is `password` while the second factor is still due, then `full`. Deleting the
+    row ends the session at once; a password change deletes the owner's other sessions.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("web_users.id", ondelete="CASCADE"), index=True
+    )
+    address_id: Mapped[int | None] = mapped_column(
+        ForeignKey("addresses.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[str] = mapped_column(String(16))  # password | full
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginFailure(Base):
+    """One failed web login, counted per account and per client address by the throttle
+    (`domain.web_users.rules`); in the database so that every worker counts the same."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(254), index=True)
+    client_address: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=_now, index=True)

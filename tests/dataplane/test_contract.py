@@ -107,6 +107,30 @@ def seed(sessions: sessionmaker[Session]) -> None:
                     activates=dt.date(2030, 3, 5),
                     expires=dt.date(2030, 3, 9),
                 ),
+                # DKIM: the signing keys are in the views, a retired one is not.
+                m.DkimKey(
+                    domain_id=domain.id,
+                    selector="pm2030a",
+                    algorithm="rsa",
+                    private_key="RSA-PEM-A",
+                    public_key="pub-a",
+                    retired_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+                    published_until=dt.datetime(2030, 1, 8, tzinfo=dt.UTC),
+                ),
+                m.DkimKey(
+                    domain_id=domain.id,
+                    selector="pm2030b",
+                    algorithm="rsa",
+                    private_key="RSA-PEM-B",
+                    public_key="pub-b",
+                ),
+                m.DkimKey(
+                    domain_id=domain.id,
+                    selector="pm2030b-ed",
+                    algorithm="ed25519",
+                    private_key="ED-PEM-B",
+                    public_key="pub-e",
+                ),
             ]
         )
 
@@ -122,6 +146,14 @@ def rows(
 D = "xn--mller-kva.example"
 SIEVE_REQUIRE = 'require ["date", "fileinto", "mailbox", "relational", "vacation"];\n'
 EXPECTED: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {
+    "dataplane_v1_dkim_rsa_keys": (
+        ("domain", "selector", "private_key"),
+        {(D, "pm2030b", "RSA-PEM-B")},
+    ),
+    "dataplane_v1_dkim_ed25519_keys": (
+        ("domain", "selector", "private_key"),
+        {(D, "pm2030b-ed", "ED-PEM-B")},
+    ),
     "dataplane_v1_domains": (("domain",), {(D,), ("alias.example",)}),  # customer_id: tenancy
     "dataplane_v1_mailboxes": (
         ("address", "domain", "local_part", "quota_bytes", "subaddress_extension"),

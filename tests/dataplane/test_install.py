@@ -198,6 +198,7 @@ def test_the_installed_units_pass_systemd_analyze_verify(
     assert [unit.name for unit in units] == [
         "postmeister-authpolicy.service",
         "postmeister-milter.service",
+        "postmeister-opendkim-rsa.service",
         "postmeister.service",
     ]
     verify = subprocess.run(

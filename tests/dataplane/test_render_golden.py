@@ -14,9 +14,11 @@ import pytest
 from postmeister.dataplane.render import render_site
 from postmeister.dataplane.render.model import (
     AuthPolicy,
+    DkimSigner,
     Endpoint,
     Instance,
     PostgresDatabase,
+    Relay,
     Site,
     SqliteDatabase,
     StackLayout,
@@ -43,6 +45,7 @@ def operator_site(**overrides: object) -> Site:
         "postfix_sasl_path": "private/postmeister-auth",
         "tls": Tls(Path("/etc/ssl/mail.pem"), Path("/etc/ssl/private/mail.key")),
         "auth_policy": AuthPolicy(Endpoint("127.0.0.1", 10032), hash_nonce=NONCE),
+        "dkim_signers": (DkimSigner("rsa", Endpoint("127.0.0.1", 8891)),),
     }
     values.update(overrides)
     return Site(**values)  # type: ignore[arg-type]
@@ -76,6 +79,11 @@ def instance_site() -> Site:
             Endpoint("127.0.0.1", 10032), hash_nonce=NONCE, trusted_networks=("127.0.0.1/32",)
         ),
         milter_metrics=Endpoint("127.0.0.1", 10033),
+        dkim_signers=(
+            DkimSigner("rsa", Endpoint("127.0.0.1", 10891)),
+            DkimSigner("ed25519", Endpoint("127.0.0.1", 10892)),
+        ),
+        relay=Relay("[127.0.0.2]:10026"),
     )
 
 
@@ -84,6 +92,11 @@ CASES = {
     "postgresql-operator": operator_site(
         database=PostgresDatabase("db.internal", 5432, "postmeister", "mailserver", "s3cret"),
         tls=None,
+        relay=Relay(
+            "[smtp.relay.example]:587",
+            username="mail-node-1",
+            password_file=Path("/etc/postmeister/relay-password"),
+        ),
     ),
     "sqlite-instance": instance_site(),
 }

@@ -25,6 +25,7 @@ def units(**overrides: object) -> Units:
         "sqlite_group": "postfix",
         "sqlite_dir": Path("/var/lib/postmeister/db"),
         "local_postgresql": False,
+        "dkim_algorithms": ("rsa", "ed25519"),
     }
     values.update(overrides)
     return Units(**values)  # type: ignore[arg-type]
@@ -47,7 +48,7 @@ def test_units_match_golden_files(name: str, spec: Units) -> None:
 
 
 def test_the_controller_never_runs_as_root_and_writes_only_its_data() -> None:
-    controller, milter, authpolicy = (file.content for file in render_units(units()))
+    controller, milter, authpolicy, *_opendkim = (f.content for f in render_units(units()))
     assert "User=postmeister\n" in controller
     assert "ReadWritePaths=/var/lib/postmeister /var/lib/postmeister/db\n" in controller
     assert "ProtectSystem=strict\n" in controller and "CapabilityBoundingSet=\n" in controller

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
-from postmeister.config import PasswordSettings, Settings, WebhookSettings
+from postmeister.config import DkimSettings, PasswordSettings, Settings, WebhookSettings
 from postmeister.dataplane.render.model import StackLayout
 from postmeister.db import make_engine, make_session_factory
 from postmeister.domain.passwords.generator import generate_password
@@ -71,8 +71,11 @@ def dataplane_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
 
 
 def stack_pids(root: Path) -> dict[str, int]:
+    """The pids of the daemons that run (an Ed25519 signer only where configured)."""
     files = StackLayout(root).pid_files()
-    return {name: int(path.read_text().split()[0]) for name, path in files.items()}
+    return {
+        name: int(path.read_text().split()[0]) for name, path in files.items() if path.exists()
+    }
 
 
 def alive(pid: int) -> bool:
@@ -137,13 +140,24 @@ class Account:
     password: str
 
 
-def start_stack(backend: str, root: Path, database_url: str) -> Iterator[Stack]:
+def start_stack(
+    backend: str,
+    root: Path,
+    database_url: str,
+    *,
+    extra_env: dict[str, str] | None = None,
+    dkim: DkimSettings | None = None,
+) -> Iterator[Stack]:
+    """A stack and an API on `database_url`; `extra_env` reaches `dataplane up` (e.g. an
+    outbound relay), `dkim` the API's key settings (keep them the same as in extra_env)."""
     env = {
         **os.environ,
         "POSTMEISTER_DATA_DIR": str(root / "data"),
         "POSTMEISTER_DATABASE_URL": database_url,
+        **(extra_env or {}),
     }
     settings = Settings(
+        dkim=dkim or DkimSettings(),
         data_dir=root / "data",
         database_url=database_url,
         passwords=fast_password_settings(),

@@ -49,7 +49,8 @@ PORTS = {
     "pop3s": 995,
 }
 # Loopback-only services inside the namespace, as the installed configuration names them.
-INTERNAL_PORTS = (24, 10029, 10030, 10031, 10032, 10033, 11333)
+# LMTP, the milters, quota-status, auth policy, metrics, rspamd, OpenDKIM (RSA).
+INTERNAL_PORTS = (24, 10029, 10030, 10031, 10032, 10033, 11333, 8891)
 TLS_DIR = "/etc/ssl/postmeister-test"
 # What Debian's postinst adds to main.cf for an "Internet Site" (postfix.postinst).
 DEBIAN_INTERNET_SITE = f"""
@@ -227,6 +228,16 @@ def start(backend: str, database_url: str, root: Path) -> Iterator[InstalledPlan
             command, groups = _unit(root, unit)
             namespace.spawn(
                 *_as_dynamic_user(command, groups), log=logs / f"{unit}.log", env=service_env
+            )
+        # The OpenDKIM units: WorkingDirectory= too (its SQLite DSN is relative to it); the
+        # shell execs OpenDKIM, so the pid is OpenDKIM's own.
+        for path in sorted((root / "etc/systemd/system").glob("postmeister-opendkim-*.service")):
+            command, groups = _unit(root, path.name)
+            found = re.search(r"^WorkingDirectory=(.*)$", path.read_text(), re.M)
+            workdir = found.group(1) if found else "/"
+            in_dir = ["sh", "-c", 'cd "$0" && exec "$@"', workdir, *command]
+            namespace.spawn(
+                *_as_dynamic_user(in_dir, groups), log=logs / f"{path.name}.log", env=service_env
             )
         # rspamd.service: User=_rspamd, RuntimeDirectory=rspamd; the package's log folder.
         _directory(run / "rspamd", owner="_rspamd")

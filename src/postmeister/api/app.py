@@ -20,6 +20,7 @@ from postmeister.api.hosting import (
     tokens,
     webhooks,
 )
+from postmeister.api.hosting.dkim import router as dkim_router
 from postmeister.api.hosting.domains import router as domains_router
 from postmeister.api.hosting.routes import router as hosting_router
 from postmeister.api.observe import Observe
@@ -31,6 +32,7 @@ from postmeister.domain.webhooks.dispatch import dispatching
 from postmeister.ops import metrics
 from postmeister.scheduler.clock import Calendar, Clock, system_clock
 from postmeister.scheduler.runner import Scheduler, running
+from postmeister.web.routes import install as install_web
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
@@ -91,12 +93,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(tokens.routes)
     app.include_router(domains_router)
     app.include_router(dns.routes)
+    app.include_router(dkim_router)
     app.include_router(webhooks.routes)
     app.include_router(sync_router)
     app.include_router(audit.routes)
     app.include_router(ops.probes)
     app.include_router(ops.scrape)
     app.include_router(clientconfig.router)
+    # The web interface (customer menu, self-service, admin): HTML pages under /ui.
+    install_web(app)
     app.add_middleware(
         Transport,
         max_body=settings.http.max_body_bytes,

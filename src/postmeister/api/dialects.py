@@ -45,7 +45,20 @@ DIALECTS: Final[tuple[Dialect, ...]] = tuple(
 )
 
 
+def _web(exc: Exception, request: Request) -> Response:
+    # Imported on first use: the web layer's pages import the API's request plumbing.
+    from postmeister.web.errors import respond
+
+    return respond(exc, request)
+
+
+# The web interface answers its own errors as HTML pages (`postmeister.web.errors`).
+WEB: Final = Dialect("/ui", _web)
+
+
 def dialect_for(path: str) -> Dialect:
+    if path == WEB.prefix or path.startswith(WEB.prefix + "/"):
+        return WEB
     for dialect in DIALECTS:
         if path == dialect.prefix or path.startswith(dialect.prefix + "/"):
             return dialect

@@ -16,6 +16,7 @@ from postmeister.cli.common import prepare, print_json, session_for, settings_fo
 from postmeister.cli.dataplane import dataplane
 from postmeister.cli.provisioning import register, register_domain_dns
 from postmeister.cli.sync import export, sync
+from postmeister.cli.users import user
 from postmeister.config import Settings
 from postmeister.domain.access import Actor
 from postmeister.domain.customers import service as customers
@@ -89,9 +90,14 @@ def domain() -> None:
 )
 def domain_add(name: str, customer_id: int, package_id: int | None) -> None:
     """Add a domain to a customer; prints it as JSON."""
-    with session_for(settings_for()) as session:
+    settings = settings_for()
+    with session_for(settings) as session:
         added = domains.add_domain(
-            session, customer_id=customer_id, name=name, package_id=package_id
+            session,
+            customer_id=customer_id,
+            name=name,
+            package_id=package_id,
+            dkim=settings.dkim,
         )
         print_json(
             {
@@ -264,6 +270,7 @@ def token_create(
 register(customer, token, main)
 register_domain_dns(domain)
 main.add_command(audit)
+main.add_command(user)
 main.add_command(sync)
 main.add_command(dataplane)
 main.add_command(export)

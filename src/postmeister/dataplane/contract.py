@@ -464,6 +464,34 @@ SIEVE_SCRIPTS = View(
     },
 )
 
+
+def _dkim_keys(algorithm: str) -> View:
+    return View(
+        name=f"dataplane_v1_dkim_{algorithm}_keys",
+        purpose=(
+            f"The {algorithm} DKIM key each domain signs with (OpenDKIM's KeyTable, keyed by "
+            "domain; its policy script asks for the From domain). One row per domain at "
+            "most: a rotation retires the old key, which is then only published in DNS, "
+            "never used to sign. The private key is PEM: whoever may read this view can "
+            "sign as the domain, so only the signer's group may read the database."
+        ),
+        columns=(
+            Column("domain", "the signing domain (A-label), d= of the signature"),
+            Column("selector", "s= of the signature; the TXT record is selector._domainkey.domain"),
+            Column("private_key", f"the {algorithm} private key, PEM (PKCS #8)"),
+        ),
+        select=f"""
+SELECT d.name AS domain, k.selector AS selector, k.private_key AS private_key
+FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
+WHERE k.algorithm = '{algorithm}' AND k.retired_at IS NULL
+""",  # noqa: S608 - only the two literal algorithm names are interpolated
+    )
+
+
+DKIM_RSA_KEYS = _dkim_keys("rsa")
+DKIM_ED25519_KEYS = _dkim_keys("ed25519")
+DKIM_KEYS: Mapping[str, View] = {"rsa": DKIM_RSA_KEYS, "ed25519": DKIM_ED25519_KEYS}
+
 SENDING_LIMITS = View(
     name="dataplane_v1_sending_limits",
     purpose=(
@@ -514,6 +542,8 @@ VIEWS: tuple[View, ...] = (
     RECIPIENT_POLICIES,
     AUTORESPONDERS,
     SIEVE_SCRIPTS,
+    DKIM_RSA_KEYS,
+    DKIM_ED25519_KEYS,
     SENDING_LIMITS,
 )
 

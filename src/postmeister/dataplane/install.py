@@ -627,6 +627,8 @@ def rendered_for_install(
         sqlite_dir=database.path.parent if isinstance(database, SqliteDatabase) else None,
         local_postgresql=isinstance(database, PostgresDatabase)
         and database.host in ("127.0.0.1", "localhost", "::1"),
+        dkim_algorithms=tuple(signer.algorithm for signer in site.dkim_signers),
+        opendkim_dir=CONFIG_DIR / "opendkim",
     )
     environment = environment_file(
         environ, data_dir=data_dir, database_url=settings.resolved_database_url

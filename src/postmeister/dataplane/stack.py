@@ -37,9 +37,11 @@ from postmeister.dataplane.render import render_site
 from postmeister.dataplane.render.model import (
     AuthPolicy,
     Database,
+    DkimSigner,
     Endpoint,
     Instance,
     PostgresDatabase,
+    Relay,
     RenderedFile,
     Site,
     SqliteDatabase,
@@ -47,6 +49,8 @@ from postmeister.dataplane.render.model import (
     Tls,
     database_from_url,
 )
+from postmeister.dataplane.render.opendkim import config_path, working_directory
+from postmeister.dataplane.render.postfix import relay_password_entry, relay_password_map
 from postmeister.tls import write_self_signed
 
 LOOPBACK = "127.0.0.1"
@@ -92,12 +96,52 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
         postfix_sasl_path=dp.postfix_sasl_path,
         tls=tls,
         timezone=settings.scheduler.timezone,
+        dkim_signers=_dkim_signers(
+            settings,
+            {"rsa": dp.dkim_milter_address, "ed25519": dp.dkim_ed25519_milter_address},
+        ),
+        relay=relay_of(settings),
         auth_policy=AuthPolicy(
             endpoint=Endpoint.parse(dp.auth_policy_address),
             hash_nonce=kept_secret(settings.data_dir / "dataplane-auth-policy-nonce"),
             trusted_networks=tuple(str(network) for network in dp.trusted_networks),
         ),
     )
+
+
+def _dkim_signers(settings: Settings, addresses: dict[str, str]) -> tuple[DkimSigner, ...]:
+    return tuple(
+        DkimSigner(algorithm=algorithm, endpoint=Endpoint.parse(addresses[algorithm]))
+        for algorithm in settings.dkim.algorithms
+    )
+
+
+def relay_of(settings: Settings) -> Relay | None:
+    dp = settings.dataplane
+    if dp.outbound_relay is None:
+        return None
+    return Relay(
+        host=dp.outbound_relay,
+        username=dp.outbound_relay_username,
+        password_file=dp.outbound_relay_password_file,
+    )
+
+
+def write_relay_password(site: Site) -> None:
+    """Postfix's smarthost password map (texthash, 0600 root): written from the password
+    file, never rendered, so the password is in no rendered file and no log."""
+    relay = site.relay
+    if relay is None or relay.username is None:
+        return
+    if relay.password_file is None:
+        raise StackError("outbound_relay_username is set but outbound_relay_password_file not")
+    password = relay.password_file.read_text().strip()
+    target = Path(relay_password_map(site))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(relay_password_entry(relay, password))
+    os.chmod(target, 0o600)
 
 
 def kept_secret(path: Path) -> str:
@@ -199,6 +243,14 @@ def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -
         rspamd=Endpoint(LOOPBACK, ports["rspamd"]),
         milter_metrics=Endpoint(LOOPBACK, ports["milter_metrics"]),
         submission_host=Endpoint(LOOPBACK, ports["smtp"]),
+        dkim_signers=_dkim_signers(
+            settings,
+            {
+                algorithm: f"{LOOPBACK}:{ports[f'dkim_{algorithm}']}"
+                for algorithm in ("rsa", "ed25519")
+            },
+        ),
+        relay=relay_of(settings),
         # The production limits; a new nonce each start (the service forgets on restart too).
         auth_policy=AuthPolicy(
             endpoint=Endpoint(LOOPBACK, ports["authpolicy"]),
@@ -226,6 +278,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     names = (
         "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "lmtp",
         "milter", "quota_status", "antispam", "rspamd", "authpolicy", "milter_metrics",
+        "dkim_rsa", "dkim_ed25519",
     )  # fmt: skip
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     site = stack_site(settings, paths, ports)
@@ -235,6 +288,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     assert site.tls is not None
     write_self_signed(site.tls.cert_file, site.tls.key_file, [site.hostname])
     write_files(site.config_dir, render_site(site), reader_group="postfix")
+    write_relay_password(site)
     try:
         # rspamd first: it takes longest to get ready, and starts while the others do.
         _start_rspamd(paths, site)
@@ -261,6 +315,9 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         _wait_for_port(ports["milter"], "milter")
         _wait_for_port(ports["antispam"], "antispam milter")
         _wait_for_port(ports["milter_metrics"], "milter metrics")
+        for signer in site.dkim_signers:
+            _start_opendkim(paths, site, signer.algorithm)
+            _wait_for_port(signer.endpoint.port, f"opendkim ({signer.algorithm})")
         _wait_for_rspamd(ports["rspamd"])
         _start_postfix(paths)
         _wait_for_port(ports["smtp"], "postfix smtp")
@@ -269,8 +326,10 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     except BaseException:
         down(paths.root)
         raise
+    signing = {f"dkim_{signer.algorithm}" for signer in site.dkim_signers}
     state: dict[str, Any] = {
-        **ports,
+        # Only the signers that run: `dataplane status` checks what the state names.
+        **{k: v for k, v in ports.items() if not k.startswith("dkim_") or k in signing},
         "host": LOOPBACK,
         "dir": str(paths.root),
         "mail_root": str(site.mail_root),
@@ -325,7 +384,11 @@ _MARKERS = {
     "authpolicy": "postmeister.dataplane.authpolicy",
     "rspamd": "rspamd",
     "dovecot": "dovecot",
+    "opendkim-rsa": "opendkim",
+    "opendkim-ed25519": "opendkim",
 }
+# Started only when configured: a missing pid file means "not part of this stack".
+_OPTIONAL = frozenset({"opendkim-rsa", "opendkim-ed25519"})
 
 
 def _daemons(paths: StackLayout) -> list[tuple[str, Path, str]]:
@@ -335,7 +398,8 @@ def _daemons(paths: StackLayout) -> list[tuple[str, Path, str]]:
 def _running(paths: StackLayout) -> bool:
     return all(
         (pid := _read_pid(pid_file)) is not None and _is_process(pid, marker)
-        for _name, pid_file, marker in _daemons(paths)
+        for name, pid_file, marker in _daemons(paths)
+        if name not in _OPTIONAL or pid_file.exists()
     )
 
 
@@ -507,6 +571,25 @@ def _start_dovecot(paths: StackLayout) -> None:
 
 def _start_postfix(paths: StackLayout) -> None:
     _run(["postfix", "-c", str(paths.postfix_config), "start"], "starting postfix")
+
+
+def _start_opendkim(paths: StackLayout, site: Site, algorithm: str) -> None:
+    """OpenDKIM forks and writes its pid file; it runs in the database's directory because
+    its SQLite DSN is relative (see render/opendkim.py)."""
+    config = paths.etc / config_path(algorithm)
+    with tempfile.TemporaryFile("w+") as output:
+        result = subprocess.run(
+            ["opendkim", "-x", str(config), "-P", str(paths.opendkim_pid(algorithm))],
+            cwd=working_directory(site.database),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            check=False,
+        )
+        output.seek(0)
+        text = output.read()
+    if result.returncode != 0:
+        raise StackError(f"starting opendkim ({algorithm}) failed ({result.returncode}): {text}")
 
 
 def _start_rspamd(paths: StackLayout, site: Site) -> None:

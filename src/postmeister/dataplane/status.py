@@ -58,6 +58,8 @@ class Targets:
     submissions: Endpoint | None = None
     imaps: Endpoint | None = None
     pop3s: Endpoint | None = None
+    # The OpenDKIM signers, by algorithm (empty: none configured, not reported).
+    opendkim: tuple[Endpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def stack_targets(root: Path) -> Targets:
         submissions=optional("submissions"),
         imaps=optional("imaps"),
         pop3s=optional("pop3s"),
+        opendkim=tuple(at(name) for name in sorted(ports) if name.startswith("dkim_")),
     )
 
 
@@ -120,6 +123,12 @@ def system_targets(settings: Settings) -> Targets:
         submissions=Endpoint("127.0.0.1", 465),
         imaps=Endpoint("127.0.0.1", 993),
         pop3s=Endpoint("127.0.0.1", 995),
+        opendkim=tuple(
+            Endpoint.parse(
+                dp.dkim_milter_address if algorithm == "rsa" else dp.dkim_ed25519_milter_address
+            )
+            for algorithm in settings.dkim.algorithms
+        ),
     )
 
 
@@ -131,6 +140,8 @@ def status(targets: Targets) -> dict[str, Any]:
         "rspamd": _rspamd(targets.rspamd),
         "authpolicy": _authpolicy(targets.authpolicy),
     }
+    if targets.opendkim:
+        daemons["opendkim"] = _opendkim(targets.opendkim)
     return {
         "ok": all(d.ok for d in daemons.values()),
         "daemons": {name: asdict(d) for name, d in daemons.items()},
@@ -256,6 +267,12 @@ def _milter(targets: Targets) -> DaemonStatus:
         with contextlib.suppress(ValueError, AttributeError):
             detail = str(json.loads(body).get("error")) or detail
     return DaemonStatus(not problems, reads, detail or f"/status answered {code}")
+
+
+def _opendkim(endpoints: tuple[Endpoint, ...]) -> DaemonStatus:
+    # OpenDKIM has no status query: a missing key table shows only when it signs (4xx).
+    problems = [p for p in (_connects(e) for e in endpoints) if p]
+    return DaemonStatus(not problems, None, "; ".join(problems) or "answers")
 
 
 def _rspamd(endpoint: Endpoint) -> DaemonStatus:

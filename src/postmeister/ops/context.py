@@ -29,7 +29,8 @@ from typing import Final, Literal
 REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:;=+/-]{1,128}")
 
 
-Origin = Literal["cli", "sync", "scheduler"]
+# "web": a person logged in to the web interface (`postmeister.web`).
+Origin = Literal["cli", "sync", "scheduler", "web"]
 
 
 @dataclass

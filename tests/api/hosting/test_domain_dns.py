@@ -3,45 +3,23 @@ what a customer is told to publish, and how the live check judges what it publis
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.config import DnsSettings, SchedulerSettings, Settings
-from postmeister.domain.dns import service
+from postmeister.db import unit_of_work
+from postmeister.domain.dkim.service import published_records
 from postmeister.models import Domain
 from tests.api.hosting.jsonapi import JSONAPI
 from tests.support.dns_server import NsdServer, nsd
 from tests.support.factories import Tenant, make_tenant, make_token
-
-
-@dataclass(frozen=True)
-class StandInKey:
-    """A DKIM record as `dkim.service.published_records` will give it."""
-
-    selector: str
-    name: str
-    value: str
-
-
-def _public_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode("ascii")
-
-
-KEY = _public_key()
-DKIM = f"v=DKIM1; k=rsa; p={KEY}"  # 410 characters: more than one TXT string
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +29,7 @@ def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NsdServer]:
 
 
 @pytest.fixture
-def dkim(monkeypatch: pytest.MonkeyPatch) -> None:
-    def stand_in(_session: Session, domain: Domain) -> list[StandInKey]:
-        name = f"pm2026a._domainkey.{domain.name}"
-        return [StandInKey("pm2026a", name, DKIM)]
-
-    monkeypatch.setattr(service, "dkim_records", stand_in)
-
-
-@pytest.fixture
-def client(settings: Settings, dns_server: NsdServer, dkim: None) -> Iterator[TestClient]:
+def client(settings: Settings, dns_server: NsdServer) -> Iterator[TestClient]:
     checked = settings.model_copy(
         update={
             "scheduler": SchedulerSettings(enabled=False),
@@ -87,6 +56,31 @@ def alice(sessions: sessionmaker[Session]) -> Tenant:
 @pytest.fixture
 def bob(sessions: sessionmaker[Session]) -> Tenant:
     return make_tenant(sessions, name="Bob AG", domain="bob.example")
+
+
+@dataclass(frozen=True)
+class Dkim:
+    """Alice's DKIM record as the DKIM service publishes it (its key made at domain add)."""
+
+    name: str  # pm2026a._domainkey.alice.example
+    value: str  # v=DKIM1; k=rsa; p=...
+
+    @property
+    def key(self) -> str:
+        return self.value.partition("p=")[2]
+
+    @property
+    def label(self) -> str:
+        return self.name.removesuffix(".alice.example")
+
+
+@pytest.fixture
+def dkim(alice: Tenant, sessions: sessionmaker[Session]) -> Dkim:
+    with unit_of_work(sessions, write=False) as session:
+        domain = session.scalars(select(Domain).where(Domain.name == "alice.example")).one()
+        (record,) = published_records(session, domain)
+        assert len(record.value) > 255  # more than one TXT string
+        return Dkim(record.name, record.value)
 
 
 def domain_id(client: TestClient, tenant: Tenant) -> str:
@@ -121,7 +115,7 @@ def not_ok(attributes: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def test_the_zone_snippet_once_published_checks_ok(
-    client: TestClient, alice: Tenant, dns_server: NsdServer
+    client: TestClient, alice: Tenant, dns_server: NsdServer, dkim: Dkim
 ) -> None:
     key = domain_id(client, alice)
     snippet = zone_of(client, alice.auth, key)
@@ -129,7 +123,7 @@ def test_the_zone_snippet_once_published_checks_ok(
         "alice.example. 3600 IN MX 10 mail.example.org.",
         'alice.example. 3600 IN TXT "v=spf1 a:mail.example.org ~all"',
         # Split after 255 bytes: no character string of a TXT record is longer.
-        f'pm2026a._domainkey.alice.example. 3600 IN TXT "{DKIM[:255]}" "{DKIM[255:]}"',
+        f'{dkim.name}. 3600 IN TXT "{dkim.value[:255]}" "{dkim.value[255:]}"',
         '_dmarc.alice.example. 3600 IN TXT "v=DMARC1; p=none; '
         'rua=mailto:dmarc@reports.example.net"',
         '_mta-sts.alice.example. 3600 IN TXT "v=STSv1; id=20261201"',
@@ -154,13 +148,14 @@ def test_the_zone_snippet_once_published_checks_ok(
     assert not_ok(after) == {}
     assert after["ok"] is True
     assert len(after["records"]) == len(snippet.splitlines()) - 1 == 15
-    dkim_record = by_name(after)[("pm2026a._domainkey.alice.example", "TXT")]
-    assert dkim_record["found"] == [DKIM]  # the strings joined again
+    dkim_record = by_name(after)[(dkim.name, "TXT")]
+    assert dkim_record["found"] == [dkim.value]  # the strings joined again
 
 
 def test_equivalent_records_count_as_published(
-    client: TestClient, alice: Tenant, dns_server: NsdServer
+    client: TestClient, alice: Tenant, dns_server: NsdServer, dkim: Dkim
 ) -> None:
+    key_text = dkim.key
     key = domain_id(client, alice)
     # Written by hand, differently from the snippet, in every way that does not matter.
     dns_server.publish(
@@ -169,7 +164,7 @@ def test_equivalent_records_count_as_published(
 @ IN MX 5 MAIL.example.org.
 @ IN TXT "v=spf1 include:_spf.other.example +A:Mail.Example.Org -all"
 @ IN TXT "google-site-verification=abc"
-pm2026a._domainkey IN TXT "k=rsa; t=y; p={KEY[:100]}" "{KEY[100:300]}" "{KEY[300:]}"
+{dkim.label} IN TXT "k=rsa; t=y; p={key_text[:100]}" "{key_text[100:300]}" "{key_text[300:]}"
 _dmarc IN TXT "v=DMARC1;p=quarantine;pct=50;rua=mailto:DMARC@reports.example.net!10m,mailto:me@alice.example"
 _mta-sts IN TXT "v=STSv1;  id=20261201"
 mta-sts IN CNAME mail.example.org.
@@ -197,14 +192,14 @@ _submission._tcp IN SRV 10 1 587 mail.example.org.
 
 
 def test_a_broken_zone_names_each_wrong_or_missing_record(
-    client: TestClient, alice: Tenant, dns_server: NsdServer
+    client: TestClient, alice: Tenant, dns_server: NsdServer, dkim: Dkim
 ) -> None:
     key = domain_id(client, alice)
     published = zone_of(client, alice.auth, key).splitlines()
     broken = [
         line
         for line in published
-        if not line.startswith(("alice.example. 3600 IN MX", "pm2026a.", "_dmarc."))
+        if not line.startswith(("alice.example. 3600 IN MX", f"{dkim.name}.", "_dmarc."))
         and "v=spf1" not in line
         and not line.startswith("_imaps.")
     ]
@@ -218,7 +213,7 @@ def test_a_broken_zone_names_each_wrong_or_missing_record(
     assert set(wrong) == {
         ("alice.example", "MX"),
         ("alice.example", "TXT"),
-        ("pm2026a._domainkey.alice.example", "TXT"),
+        (dkim.name, "TXT"),
         ("_dmarc.alice.example", "TXT"),
         ("_imaps._tcp.alice.example", "SRV"),
     }
@@ -226,7 +221,7 @@ def test_a_broken_zone_names_each_wrong_or_missing_record(
     spf = wrong[("alice.example", "TXT")]
     assert (spf["state"], spf["found"]) == ("different", ["v=spf1 a:mail.example.org ?all"])
     assert "?all is weaker than ~all" in spf["note"]
-    assert wrong[("pm2026a._domainkey.alice.example", "TXT")]["state"] == "missing"
+    assert wrong[(dkim.name, "TXT")]["state"] == "missing"
     assert wrong[("_dmarc.alice.example", "TXT")]["state"] == "missing"
     srv = wrong[("_imaps._tcp.alice.example", "SRV")]
     assert (srv["state"], srv["found"]) == ("different", ["0 1 9993 mail.example.org."])

@@ -174,8 +174,8 @@ def test_the_openapi_document_describes_the_hosting_dialect(fuzz_client: TestCli
     assert patch["antispam"]["enum"] == ["reject", "junk-folder", "subject-rewrite", "none"]
     # Loading it is schemathesis' validation of the document: every operation loads.
     # 15 controller, 12 hosting, 5 sync-source, 5 customer, 5 package, 4 API-token, 5 domain,
-    # 1 domain DNS, 2 audit, 6 webhook, 2 sending limits
-    assert len(OPERATIONS) == len(LOADED) == 62
+    # 1 domain DNS, 2 DKIM keys, 2 audit, 6 webhook, 2 sending limits
+    assert len(OPERATIONS) == len(LOADED) == 64
 
 
 # The document depends on the routes only; no database is touched to build it.

@@ -56,7 +56,7 @@ class AuditEventAttributes(BaseModel):
     )
     customer_id: int | None
     domain_id: int | None
-    actor_kind: str = Field(description="token, cli, sync, scheduler or system")
+    actor_kind: str = Field(description="token, cli, sync, scheduler, web or system")
     actor_id: str | None = Field(description="token id, OS user, sync source id or job name")
     actor_label: str | None
     request_id: str | None

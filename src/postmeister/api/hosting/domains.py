@@ -20,7 +20,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Se
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from postmeister.api.common import current_actor, transaction
+from postmeister.api.common import app_state, current_actor, transaction
 from postmeister.api.errors import InvalidQueryParameter
 from postmeister.api.hosting import requests
 from postmeister.api.hosting.errors import ErrorDocument
@@ -349,6 +349,7 @@ def create_domain(
             package_id=attributes.package_id,
             catchall=attributes.catchall,
             alias_of=attributes.alias_of,
+            dkim=app_state(request).settings.dkim,
         )
         body = domain_document(created)
         location = domain_path(created.id)

@@ -6,6 +6,7 @@ from postmeister.dataplane.render.authpolicy import authpolicy_config
 from postmeister.dataplane.render.dovecot import render_dovecot
 from postmeister.dataplane.render.milter import milter_config
 from postmeister.dataplane.render.model import RenderedFile, Site
+from postmeister.dataplane.render.opendkim import render_opendkim
 from postmeister.dataplane.render.postfix import render_postfix
 from postmeister.dataplane.render.rspamd import render_rspamd
 
@@ -17,6 +18,7 @@ def render_site(site: Site) -> list[RenderedFile]:
         *render_dovecot(site),
         milter_config(site),
         *render_rspamd(site),
+        *render_opendkim(site),
     ]
     if site.auth_policy is not None:
         files.append(authpolicy_config(site.auth_policy))

@@ -89,6 +89,7 @@ class StackLayout:
         ROOT/postfix/{queue,data}/   Postfix queue (its pid file in queue/pid/) and data
         ROOT/run/dovecot/            Dovecot base_dir (pid, auth and dict sockets)
         ROOT/run/milter.pid, ROOT/run/authpolicy.pid   the Postmeister services
+        ROOT/run/opendkim-<algorithm>.pid   the DKIM signers (config in etc/opendkim/)
         ROOT/run/rspamd/, ROOT/state/rspamd/   rspamd pid file and state (user _rspamd)
         ROOT/state/dovecot/  ROOT/log/ (all logs)  ROOT/mail/ (Maildirs)  ROOT/tls/
         ROOT/stack.json              the ports, as printed by `up`
@@ -188,12 +189,18 @@ class StackLayout:
     def rspamd_pid(self) -> Path:
         return self.run_dir / "rspamd" / "rspamd.pid"
 
+    def opendkim_pid(self, algorithm: str) -> Path:
+        return self.run_dir / f"opendkim-{algorithm}.pid"
+
     def pid_files(self) -> dict[str, Path]:
         """Each daemon's pid file, in the order they are stopped (Postfix first: it stops
-        taking mail before its milters, its auth policy and its LMTP target go away)."""
+        taking mail before its milters, its auth policy and its LMTP target go away).
+        The OpenDKIM processes run only for the configured algorithms."""
         return {
             "postfix": self.postfix_pid,
             "milter": self.milter_pid,
+            "opendkim-rsa": self.opendkim_pid("rsa"),
+            "opendkim-ed25519": self.opendkim_pid("ed25519"),
             "authpolicy": self.authpolicy_pid,
             "rspamd": self.rspamd_pid,
             "dovecot": self.dovecot_pid,
@@ -252,6 +259,27 @@ class AuthPolicy:
 
 
 @dataclass(frozen=True)
+class DkimSigner:
+    """One OpenDKIM process (`render.opendkim`): the algorithm it signs with, its milter."""
+
+    algorithm: str  # rsa | ed25519
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True)
+class Relay:
+    """A smarthost all outbound mail goes through (Postfix `relayhost`), TLS required.
+
+    `password_file` holds the SASL password (one line); the renderer never reads it: the
+    stack or installer writes Postfix's 0600 password map from it.
+    """
+
+    host: str  # `[host]:port` or `host:port`
+    username: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Site:
     """One installation of the data plane, as the renderers see it.
 
@@ -289,6 +317,11 @@ class Site:
     auth_policy: AuthPolicy | None = None
     # The milters' HTTP listener for `/metrics` and `/status` (None: none).
     milter_metrics: Endpoint | None = None
+    # The DKIM signers on the submission services, in milter order (empty: no signing).
+    dkim_signers: tuple[DkimSigner, ...] = ()
+    # Outbound mail: None goes straight to each recipient domain's MX (a private stack
+    # refuses off-machine mail then); a relay sends everything through that smarthost.
+    relay: Relay | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from postmeister.dataplane.contract import MAILBOXES as MAILBOXES_VIEW
 from postmeister.dataplane.render.model import (
     Instance,
     PostgresDatabase,
+    Relay,
     RenderedFile,
     Site,
     SqliteDatabase,
@@ -248,8 +249,7 @@ def main_cf_fragment(site: Site) -> str:
     # chrooted smtpd looks local recipients up through proxy:unix:passwd.byname and
     # refuses to start when proxymap does not serve it); Postmeister adds its access map.
     lines.append(
-        f"proxy_read_maps = {POSTFIX_DEFAULT_PROXY_READ_MAPS}"
-        " $postmeister_submission_access\n"
+        f"proxy_read_maps = {POSTFIX_DEFAULT_PROXY_READ_MAPS} $postmeister_submission_access\n"
     )
     lines.append("# Unknown addresses of a hosted domain: 550 at RCPT time, never a bounce.\n")
     lines.append("smtpd_reject_unlisted_recipient = yes\n")
@@ -290,6 +290,13 @@ def main_cf_fragment(site: Site) -> str:
         " permit_sasl_authenticated, reject\n"
     )
     lines.append(f"postmeister_sender_milter = inet:{site.milter}\n")
+    lines.append(
+        "# DKIM: OpenDKIM signs what the submission services accept, after the sender\n"
+        "# milter (one process per algorithm, see opendkim/*.conf); empty: no signing.\n"
+    )
+    signers = " ".join(f"inet:{signer.endpoint}" for signer in site.dkim_signers)
+    lines.append(f"postmeister_dkim_milters = {signers}\n".replace(" \n", "\n"))
+    lines.extend(relay_lines(site))
     if site.tls is not None:
         lines.append(
             "# Read when an smtpd process starts: after a renewal, `postfix reload`\n"
@@ -301,6 +308,42 @@ def main_cf_fragment(site: Site) -> str:
         lines.append("smtpd_tls_security_level = may\n")
         lines.append(f"smtpd_tls_protocols = {MX_TLS_PROTOCOLS}\n")
     return "".join(lines)
+
+
+def relay_password_map(site: Site) -> str:
+    """Where the smarthost's SASL password map lives (texthash, 0600, written by the
+    stack or the installer from `outbound_relay_password_file`; never rendered)."""
+    return str(site.config_dir / "postfix" / "relay-password")
+
+
+def relay_lines(site: Site) -> list[str]:
+    """Outbound through a smarthost: TLS required, SASL when a username is set. Without a
+    relay nothing is set here: Postfix delivers to each recipient domain's MX."""
+    relay = site.relay
+    if relay is None:
+        return []
+    lines = [
+        "# Outbound: every message goes through this smarthost, over TLS only.\n",
+        f"relayhost = {relay.host}\n",
+        "smtp_tls_security_level = encrypt\n",
+        f"smtp_tls_protocols = {SUBMISSION_TLS_PROTOCOLS}\n",
+        f"smtp_tls_mandatory_protocols = {SUBMISSION_TLS_PROTOCOLS}\n",
+    ]
+    if relay.username is not None:
+        lines += [
+            "# The password is in a 0600 map, read by Postfix before it drops privileges.\n",
+            "smtp_sasl_auth_enable = yes\n",
+            f"smtp_sasl_password_maps = texthash:{relay_password_map(site)}\n",
+            "smtp_sasl_security_options = noanonymous\n",
+            "smtp_sasl_tls_security_options = noanonymous\n",
+        ]
+    return lines
+
+
+def relay_password_entry(relay: Relay, password: str) -> str:
+    """The one line of the password map: `relayhost username:password`."""
+    assert relay.username is not None
+    return f"{relay.host} {relay.username}:{password}\n"
 
 
 def submission_service(name: str, *, chroot: str, implicit_tls: bool = False) -> str:
@@ -331,8 +374,8 @@ def submission_service(name: str, *, chroot: str, implicit_tls: bool = False) ->
         "smtpd_sender_restrictions=$postmeister_submission_sender_restrictions",
         "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
         "smtpd_recipient_restrictions=permit_sasl_authenticated,reject",
-        "smtpd_milters=$postmeister_sender_milter",
-        # Without the milter nobody checks the header From: better to make clients retry.
+        "smtpd_milters=$postmeister_sender_milter,$postmeister_dkim_milters",
+        # Without the milters nobody checks the header From or signs: clients retry.
         "milter_default_action=tempfail",
         "milter_macro_daemon_name=ORIGINATING",
     ]
@@ -401,7 +444,14 @@ def instance_main_cf(site: Site, instance: Instance) -> str:
         "alias_database =\n",
         "local_recipient_maps =\n",
         "local_transport = error:5.1.1 this private instance has no local users\n",
-        "default_transport = error:5.7.1 this private instance sends no mail off the machine\n",
+        *(
+            []
+            if site.relay is not None
+            else [
+                "default_transport = error:5.7.1 this private instance sends no mail off"
+                " the machine\n"
+            ]
+        ),
         "# No network here: no DNS for clients or next hops (a lookup would only time out).\n",
         "smtpd_peername_lookup = no\n",
         "smtp_dns_support_level = disabled\n",
@@ -411,7 +461,7 @@ def instance_main_cf(site: Site, instance: Instance) -> str:
         "append_dot_mydomain = no\n",
         f"maillog_file = {instance.layout.log_dir / 'postfix.log'}\n",
         f"maillog_file_prefixes = {instance.layout.log_dir}\n",
-        "smtp_tls_security_level = none\n",
+        *([] if site.relay is not None else ["smtp_tls_security_level = none\n"]),
         *_limit_exceptions(site),
         "\n",
     ]

@@ -79,6 +79,10 @@ class Units:
     # Whether PostgreSQL runs on this machine (order after `postgresql.service`).
     local_postgresql: bool
     controller_user: str = "postmeister"
+    # One OpenDKIM process per DKIM algorithm (`render.opendkim`), each with its own unit
+    # reading `<opendkim_dir>/<algorithm>.conf`.
+    dkim_algorithms: tuple[str, ...] = ()
+    opendkim_dir: Path = Path("/etc/opendkim")
 
 
 def _unit(name: str, unit: list[str], service: list[str], wanted_by: str) -> RenderedFile:
@@ -183,6 +187,45 @@ def authpolicy_unit(units: Units) -> RenderedFile:
     )
 
 
+def opendkim_unit_name(algorithm: str) -> str:
+    return f"postmeister-opendkim-{algorithm}.service"
+
+
+def opendkim_unit(units: Units, algorithm: str) -> RenderedFile:
+    """Debian's OpenDKIM, as a signer of our own: Debian's `opendkim.service` (with
+    /etc/opendkim.conf) is left as it is; this unit runs the binary with the rendered
+    configuration, as a dynamic user in the SQLite group (it reads the private keys from
+    the database, nothing else can), from the database's directory (its SQLite DSN is
+    relative, see render/opendkim.py)."""
+    service = [
+        "Type=simple",
+        "DynamicUser=yes",
+        f"SupplementaryGroups={units.sqlite_group}",
+        f"WorkingDirectory={units.sqlite_dir or '/'}",
+        f"ExecStart=/usr/sbin/opendkim -f -x {units.opendkim_dir / f'{algorithm}.conf'}",
+        "Restart=on-failure",
+        "RestartSec=1s",
+    ]
+    if units.sqlite_dir is not None:
+        service.insert(4, f"ReadWritePaths={units.sqlite_dir}")
+    return _unit(
+        opendkim_unit_name(algorithm),
+        [
+            f"Description=OpenDKIM signer for Postmeister ({algorithm} keys from the database)",
+            *_database_ordering(units),
+            # Submission answers 4xx (milter_default_action = tempfail) until it runs.
+            "Before=postfix.service",
+        ],
+        service,
+        "multi-user.target",
+    )
+
+
 def render_units(units: Units) -> list[RenderedFile]:
-    """The three units, as `systemd/<name>` (installed into /etc/systemd/system/)."""
-    return [controller_unit(units), milter_unit(units), authpolicy_unit(units)]
+    """The units, as `systemd/<name>` (installed into /etc/systemd/system/)."""
+    return [
+        controller_unit(units),
+        milter_unit(units),
+        authpolicy_unit(units),
+        *(opendkim_unit(units, algorithm) for algorithm in units.dkim_algorithms),
+    ]

@@ -9,7 +9,7 @@ from typing import Any, Final, Literal, get_args
 # The kinds of actor an event names (`actor_kind`): an API token (`actor_id` its id,
 # `actor_label` its label), the CLI (the operating-system user), a sync source (its id),
 # a scheduler job (its name), or the system itself (migrations, tests).
-ActorKind = Literal["token", "cli", "sync", "scheduler", "system"]
+ActorKind = Literal["token", "cli", "sync", "scheduler", "web", "system"]
 ACTOR_KINDS: Final = get_args(ActorKind)
 
 

@@ -68,7 +68,11 @@ def app_password(row: AppPassword) -> Snapshot:
 
 
 def customer(row: Customer) -> Snapshot:
-    return {"name": row.name, "suspended_at": _when(row.suspended_at)}
+    return {
+        "name": row.name,
+        "suspended_at": _when(row.suspended_at),
+        "totp_required": bool(row.totp_required),
+    }
 
 
 def package(row: Package) -> Snapshot:

@@ -111,6 +111,8 @@ class CustomerChanges:
 
     name: str | None = None
     suspended: bool | None = None
+    # Its web users must log in with a TOTP code (set by an admin in the web interface).
+    totp_required: bool | None = None
 
 
 def update_customer(
@@ -121,8 +123,8 @@ def update_customer(
     *,
     now: dt.datetime | None = None,
 ) -> Customer:
-    """Rename and/or suspend or unsuspend. Suspending an already suspended customer keeps
-    the time it was first suspended."""
+    """Rename, suspend or unsuspend, require TOTP or not. Suspending an already suspended
+    customer keeps the time it was first suspended."""
     _require_admin(actor, str(customer.id))
     actor.require_write()
     before = snapshots.customer(customer)
@@ -134,6 +136,8 @@ def update_customer(
         customer.suspended_at = now or dt.datetime.now(dt.UTC)
     elif changes.suspended is False:
         customer.suspended_at = None
+    if changes.totp_required is not None:
+        customer.totp_required = changes.totp_required
     session.flush()
     audit.changed(session, snapshots.CUSTOMER, customer, "updated", before=before)
     return customer

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from postmeister.config import DnsSettings, Settings
 from postmeister.domain.access import Actor
+from postmeister.domain.dkim.service import published_records
 from postmeister.domain.dns import zone
 from postmeister.domain.dns.check import RecordCheck, check_records
 from postmeister.domain.dns.rules import DkimRecord, ExpectedRecord, expected_records
@@ -41,9 +42,8 @@ class DomainRecords:
 
 def dkim_records(session: Session, domain: Domain) -> Sequence[DkimRecord]:
     """The DKIM keys the domain signs with, as their TXT records: the one place the DNS
-    records learn about DKIM."""
-    # lead: wire dkim.service.published_records here
-    return []
+    records learn about DKIM (the keys still in their overlap after a rotation too)."""
+    return published_records(session, domain)
 
 
 def _records(session: Session, domain: Domain, settings: Settings) -> DomainRecords:

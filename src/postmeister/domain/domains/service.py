@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Select, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from postmeister.config import DkimSettings
 from postmeister.domain.access import Actor, visible_domains
 from postmeister.domain.addresses import rules as address_rules
 from postmeister.domain.addresses.limits import load_domain_usage, load_limits, load_usage
@@ -26,6 +27,7 @@ from postmeister.domain.audit import service as audit
 from postmeister.domain.audit import snapshots
 from postmeister.domain.audit.rules import REDACTED
 from postmeister.domain.customers.service import default_package, get_customer, get_package
+from postmeister.domain.dkim import service as dkim_keys
 from postmeister.domain.domains import rules
 from postmeister.domain.domains.rules import (
     AliasDomainsStayWithTheirCustomer,
@@ -86,8 +88,14 @@ class DomainPage:
 
 
 def add_domain(
-    session: Session, *, customer_id: int, name: str, package_id: int | None = None
+    session: Session,
+    *,
+    customer_id: int,
+    name: str,
+    package_id: int | None = None,
+    dkim: DkimSettings | None = None,
 ) -> Domain:
+    """Add a domain with its DKIM keys (`dkim`: the key settings; None: the defaults)."""
     alabel = normalise_domain(name)
     get_customer(session, customer_id)
     package = (
@@ -109,6 +117,7 @@ def add_domain(
     except IntegrityError as exc:
         raise AlreadyExists("domain", alabel) from exc
     audit.changed(session, snapshots.DOMAIN, domain, "created")
+    dkim_keys.create_keys(session, domain, dkim or DkimSettings())
     return domain
 
 
@@ -151,11 +160,14 @@ def create_domain(
     package_id: int | None = None,
     catchall: Sequence[str] = (),
     alias_of: str | None = None,
+    dkim: DkimSettings | None = None,
 ) -> Domain:
     """Add a domain (admins): to the customer's package (default: its default package),
     with its catch-all and alias relation judged as `update_domain` judges them."""
     _require_admin(actor, "add domains")
-    domain = add_domain(session, customer_id=customer_id, name=name, package_id=package_id)
+    domain = add_domain(
+        session, customer_id=customer_id, name=name, package_id=package_id, dkim=dkim
+    )
     if catchall or alias_of is not None:
         update_domain(
             session,

@@ -1,7 +1,7 @@
 """sending limits: per mailbox and per domain, counted where every mail node sees them (issue 14)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 
 A package gains eight limits: messages and recipients per hour and per day of each mailbox,
 and of each domain's mailboxes together (NULL: no limit). Existing packages get the mailbox
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
@@ -299,6 +299,30 @@ LEFT JOIN (
   FROM autoresponders
 ) r ON r.address_id = a.id
 WHERE a.kind = 'mailbox'
+""",
+    },
+    "dataplane_v1_dkim_rsa_keys": {
+        "sqlite": """
+SELECT d.name AS domain, k.selector AS selector, k.private_key AS private_key
+FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
+WHERE k.algorithm = 'rsa' AND k.retired_at IS NULL
+""",
+        "postgresql": """
+SELECT d.name AS domain, k.selector AS selector, k.private_key AS private_key
+FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
+WHERE k.algorithm = 'rsa' AND k.retired_at IS NULL
+""",
+    },
+    "dataplane_v1_dkim_ed25519_keys": {
+        "sqlite": """
+SELECT d.name AS domain, k.selector AS selector, k.private_key AS private_key
+FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
+WHERE k.algorithm = 'ed25519' AND k.retired_at IS NULL
+""",
+        "postgresql": """
+SELECT d.name AS domain, k.selector AS selector, k.private_key AS private_key
+FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
+WHERE k.algorithm = 'ed25519' AND k.retired_at IS NULL
 """,
     },
     "dataplane_v1_sending_limits": {

@@ -1,0 +1,1 @@
+"""People who log in to the web interface, their sessions, and the login throttle."""
