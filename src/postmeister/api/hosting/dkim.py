@@ -10,20 +10,19 @@ tenancy statement.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Response, Security
+from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
-from postmeister.api.common import app_state, current_actor, transaction
+from postmeister.api.common import app_state, transaction
 from postmeister.api.hosting import requests
-from postmeister.api.hosting.domains import DOMAIN, domain_path
+from postmeister.api.hosting.domains import DOMAIN, CurrentActor, DomainId, domain_path
 from postmeister.api.hosting.errors import ErrorDocument
 from postmeister.api.hosting.media import JsonApiResponse
 from postmeister.api.hosting.render import VERSION, JsonApiObject, SelfLink, dump
 from postmeister.api.hosting.routes import JsonApiRoute
-from postmeister.domain.access import Actor
 from postmeister.domain.dkim import service
 from postmeister.domain.dkim.service import KeyView
 from postmeister.domain.domains.service import get_domain_by_id
@@ -108,11 +107,6 @@ router = APIRouter(
     dependencies=[Security(HTTPBearer(auto_error=False))],
 )
 
-DomainId = Annotated[
-    str,
-    Path(description="the domain's id", json_schema_extra={"pattern": "^[1-9][0-9]{0,9}$"}),
-]
-CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
 @router.get(
