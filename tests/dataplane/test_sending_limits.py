@@ -4,7 +4,9 @@ what is counted, what is deferred, what the controller's job reports afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import select, update
@@ -186,6 +188,30 @@ def test_concurrent_submissions_never_exceed_the_limit(
         thread.join()
     assert results.count(True) == 10
     assert _counter(sessions, "info@alice.example", "2026-12-01T22") == (10, 10)
+
+
+# SQLite only: PostgreSQL's writers lock rows, never the whole database.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_long_controller_write_lets_mail_through_uncounted_instead_of_waiting(
+    sessions: sessionmaker[Session], limiter: SendingLimiter, database_url: str
+) -> None:
+    """SQLite: a writer holding the lock (a big sync) must not hold up submission; readers
+    go on in WAL mode, and the count waits half a second at most."""
+    _seed(sessions, mailbox_messages_per_hour=1)
+    path = database_url.removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert limiter.admit("info@alice.example", 1).accept
+        assert time.monotonic() - started < 1.5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert _counter(sessions, "info@alice.example", "2026-12-01T22") == (0, 0)
+    # Once the lock is free, counting and the limit work again.
+    assert limiter.admit("info@alice.example", 1).accept
+    assert not limiter.admit("info@alice.example", 1).accept
 
 
 def test_an_unreadable_database_defers_rather_than_lets_mail_through(tmp_path: object) -> None:

@@ -32,6 +32,15 @@ LIMITS_OF: Final = (
 )
 
 CONNECT_TIMEOUT: Final = 2
+# How long a count waits for SQLite's write lock. The controller's writes take milliseconds;
+# one that holds the lock longer (a big sync) must not hold up submissions: the count is then
+# skipped (`WriteLockBusy`), while every read goes on in WAL mode at normal speed.
+COUNT_LOCK_TIMEOUT: Final = 0.5
+
+
+class WriteLockBusy(TimeoutError):
+    """SQLite's write lock stayed taken: nothing was written. A `TimeoutError`, so that the
+    limiter (which imports no database code) can tell it from a database failure."""
 
 
 Value = str | int
@@ -81,7 +90,7 @@ class SqliteDatabase:
     def _writer(self) -> sqlite3.Connection:
         # Autocommit mode: BEGIN IMMEDIATE below takes the write lock before the first read,
         # so two nodes' counts never interleave (they wait up to the timeout instead).
-        return sqlite3.connect(self.path, timeout=CONNECT_TIMEOUT, isolation_level=None)
+        return sqlite3.connect(self.path, timeout=COUNT_LOCK_TIMEOUT, isolation_level=None)
 
     def execute(self, statement: str, **values: Value) -> None:
         connection = self._writer()
@@ -95,7 +104,12 @@ class SqliteDatabase:
     ) -> list[tuple[Any, ...]]:
         connection = self._writer()
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if "locked" in str(error) or "busy" in str(error):
+                    raise WriteLockBusy(str(error)) from error
+                raise
             try:
                 results = [
                     _returned(
