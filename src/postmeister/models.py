@@ -587,6 +587,8 @@ class WebUser(Timestamped, Base):
     )
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The time step of the last accepted TOTP code: it and older ones are refused (0016).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     locale: Mapped[str | None] = mapped_column(String(8))
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 

@@ -4,6 +4,7 @@ web user each, an admin, and a browser-like client that keeps cookies and CSRF t
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.config import Settings
+from tests.support.docserver import DocumentServer
 from tests.support.factories import Tenant, make_tenant
+from tests.support.tls import TestPki, make_test_pki
 from tests.support.web import make_web_user
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -100,3 +103,23 @@ def bob_user(sessions: sessionmaker[Session], settings: Settings, bob: Tenant) -
 @pytest.fixture
 def admin_user(sessions: sessionmaker[Session], settings: Settings) -> tuple[str, str]:
     return make_web_user(sessions, settings, "root@provider.example", admin=True)
+
+
+@pytest.fixture(scope="module")
+def document_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def document_server(document_pki: TestPki) -> Iterator[DocumentServer]:
+    """A customer's web server for sync sources: real HTTPS on loopback (test CA)."""
+    server = DocumentServer(document_pki.server_context())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

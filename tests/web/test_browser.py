@@ -11,7 +11,10 @@ serious or critical violation), and the main pages are photographed for the READ
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import json
 import os
 import re
 import tempfile
@@ -35,6 +38,9 @@ from playwright.sync_api import (
 )
 
 from postmeister.api.app import create_app
+from postmeister.config import DnsSettings
+from postmeister.dataplane.status import stack_targets
+from postmeister.sync.service import run_source
 from postmeister.tls import ensure_self_signed
 from tests.e2e import hosting
 from tests.e2e.conftest import (  # noqa: F401 - fixtures used by this module
@@ -46,8 +52,12 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures used by this module
     unique,
 )
 from tests.e2e.mail import imap_login_works
+from tests.support.dns_server import NsdServer, nsd
+from tests.support.docserver import DocumentServer, Reply
 from tests.support.processes import free_port
+from tests.support.tls import TestPki
 from tests.support.web import make_web_user
+from tests.web.test_web_sync import MD5
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +96,11 @@ def _serve(plane: Stack, tmp: Path) -> Iterator[WebServer]:
     to kill), on the stack's database."""
     cert, key, _ = ensure_self_signed(tmp / "tls")
     port = free_port()
+    app = create_app(plane.settings)
+    # The health page probes this stack's daemons, not the installed system's.
+    app.state.dataplane_targets = stack_targets(plane.root)
     config = uvicorn.Config(
-        create_app(plane.settings), host="127.0.0.1", port=port, ssl_certfile=str(cert),
+        app, host="127.0.0.1", port=port, ssl_certfile=str(cert),
         ssl_keyfile=str(key), log_config=None, access_log=False, lifespan="on",
     )  # fmt: skip
     server = uvicorn.Server(config)
@@ -344,3 +357,130 @@ def test_admin_suspends_a_customer_and_its_mailbox_cannot_log_in(
     accessible(page)
     assert not imap_login_works(plane.ports["imap"], address, password)
     context.close()
+
+
+def test_packages_domains_tokens_sync_and_the_admin_pages(
+    stack: Stack, tmp_path: Path, chromium: Browser,  # noqa: F811 - the fixture
+    document_server: DocumentServer, document_pki: TestPki,
+) -> None:  # fmt: skip
+    """The second slice's pages, each checked by axe: a customer's packages, domains with
+    their DNS records checked against a real DNS server (NSD), API tokens, a sync source
+    whose mass deletion is confirmed; the admin's packages, domains, tokens, audit trail and
+    health (this stack's daemons answering)."""
+    with nsd(tmp_path / "nsd") as dns_server:
+        resolved = stack.settings.model_copy(
+            update={"dns": DnsSettings(resolvers=[dns_server.address], timeout_seconds=2)}
+        )
+        serving = contextlib.contextmanager(_serve)
+        with serving(dataclasses.replace(stack, settings=resolved), tmp_path) as web:
+            _second_slice(web, chromium, document_server, document_pki, dns_server)
+
+
+def _second_slice(web: WebServer, chromium: Browser, documents: DocumentServer,
+                  pki: TestPki, dns_server: NsdServer) -> None:  # fmt: skip
+    plane = web.stack
+    customer = hosting.customer(plane, prefix="webpages")
+    email, password = make_web_user(plane.sessions, plane.settings, f"{unique('cara')}@example.org",
+                                    customer_id=customer.id)  # fmt: skip
+    admin_email, admin_password = make_web_user(
+        plane.sessions, plane.settings, f"{unique('ops')}@provider.example", admin=True
+    )
+    context = new_context(chromium)
+    page = context.new_page()
+    log_in(page, web, email, password)
+
+    visit(page, f"{web.url}/ui/customer/packages")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Packages")
+    expect(page.get_by_role("row", name=re.compile("^Messages per mailbox and hour"))
+           ).to_contain_text("200")  # fmt: skip
+    photograph(chromium, context, page.url, "customer-packages", web)
+
+    # The domain's DNS: the MX record published on the DNS server is ok, the others missing.
+    domain_id = hosting.request_as(plane, customer.token, "GET", "/domains").json()["data"][0]["id"]
+    zone = hosting.request_as(plane, customer.token, "GET", f"/domains/{domain_id}/dns?format=zone"
+                              ).text  # fmt: skip
+    dns_server.publish(customer.domain, next(r for r in zone.splitlines() if " MX " in r) + "\n")
+    visit(page, f"{web.url}/ui/customer/domains")
+    with page.expect_navigation():
+        page.get_by_role("link", name=f"Check DNS: {customer.domain}").click()
+    accessible(page)
+    expect(page.locator("tr.dns-ok").first).to_contain_text("MX")
+    expect(page.locator("tr.dns-missing").first).to_be_visible()
+    photograph(chromium, context, page.url, "customer-domain-dns", web)
+
+    # An API token: shown once, works against the API, revoked.
+    visit(page, f"{web.url}/ui/customer/tokens")
+    page.get_by_label("Label").fill("Shop")
+    page.get_by_label("Read only").check()
+    submit(page, "New API token")
+    token = page.locator("#secret").inner_text()
+    assert hosting.request_as(plane, token, "GET", "/domains").status_code == 200
+    visit(page, f"{web.url}/ui/customer/tokens")
+    photograph(chromium, context, page.url, "customer-tokens", web)
+    submit(page, "Revoke: Shop")
+    expect(page.get_by_role("status")).to_have_text("Revoked.")
+    assert hosting.request_as(plane, token, "GET", "/domains").status_code == 401
+
+    # A sync source whose second document would delete most addresses: held, confirmed.
+    sync = plane.settings.sync.model_copy(
+        update={"ca_bundle": pki.ca_cert, "timeout_seconds": 5, "allow_private_networks": True}
+    )
+    body = {"now": _accounts(customer.domain, "a", "b", "c", "d")}
+    documents.routes["/mail.json"] = lambda _headers: Reply(body=body["now"])
+    visit(page, f"{web.url}/ui/customer/sync")
+    page.get_by_label("Document URL (HTTPS)").fill(documents.url("/mail.json"))
+    submit(page, "Add a sync source")
+    source_url = page.url.split("?")[0]
+    source_id = int(source_url.rsplit("/", 1)[1])
+    assert run_source(plane.sessions, source_id, settings=sync).result == "applied"
+    body["now"] = _accounts(customer.domain, "a")
+    assert run_source(plane.sessions, source_id, settings=sync).result == "held"
+    visit(page, source_url)
+    expect(page.get_by_role("heading", name="A mass deletion waits for your confirmation")
+           ).to_be_visible()  # fmt: skip
+    photograph(chromium, context, source_url, "customer-sync-held", web)
+    page.get_by_label("Yes, apply this document and delete those addresses").check()
+    submit(page, "Confirm the deletion")
+    expect(page.get_by_role("status")).to_contain_text("Confirmed")
+    assert run_source(plane.sessions, source_id, settings=sync).result == "applied"
+    left = hosting.request_as(plane, customer.token, "GET", "/email-addresses").json()["data"]
+    assert [a["attributes"]["address"] for a in left] == [f"a@{customer.domain}"]
+    context.close()
+
+    admin = new_context(chromium)
+    page = admin.new_page()
+    log_in(page, web, admin_email, admin_password)
+    visit(page, f"{web.url}/ui/admin/packages?customer={customer.id}")
+    with page.expect_navigation():
+        page.locator("table").get_by_role("link").first.click()
+    accessible(page)
+    page.get_by_label("Mailboxes", exact=True).fill("25")
+    submit(page, "Save")
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_role("row", name=re.compile("^Mailboxes"))).to_contain_text("25")
+    photograph(chromium, admin, page.url, "admin-package", web)
+    visit(page, f"{web.url}/ui/admin/domains")
+    extra = f"{unique('extra')}.example"
+    page.get_by_label("Domain", exact=True).fill(extra)
+    page.get_by_label("Customer ID", exact=True).fill(str(customer.id))
+    submit(page, "Add a domain")
+    expect(page.get_by_text(extra)).to_be_visible()
+    visit(page, f"{web.url}/ui/admin/tokens")
+    page.get_by_label("Label").fill("Reseller")
+    page.get_by_label("Customer ID", exact=True).fill(str(customer.id))
+    submit(page, "New API token")
+    assert hosting.request_as(plane, page.locator("#secret").inner_text(), "GET", "/domains"
+                              ).status_code == 200  # fmt: skip
+    visit(page, f"{web.url}/ui/admin/audit?customer={customer.id}")
+    expect(page.get_by_text(f"web: {admin_email}").first).to_be_visible()
+    visit(page, f"{web.url}/ui/admin/health")
+    expect(page.locator("#check-database")).to_contain_text("ok")
+    expect(page.locator("#daemon-postfix td").nth(1)).to_have_text("yes")
+    expect(page.locator("#daemon-dovecot td").nth(1)).to_have_text("yes")
+    photograph(chromium, admin, page.url, "admin-health", web)
+    admin.close()
+
+
+def _accounts(domain: str, *names: str) -> bytes:
+    accounts = [{"name": name, "password": MD5} for name in names]
+    return json.dumps({domain: {"account": accounts, "alias": []}}).encode()

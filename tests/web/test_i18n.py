@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import get_args
 
+from postmeister.domain.dns.compare import STATES
+from postmeister.domain.packages.service import LIMITS
 from postmeister.domain.passwords.policy import RULES
+from postmeister.sync.service import Result
 from postmeister.web.i18n import DE, EN
 from postmeister.web.templating import TEMPLATES
 
@@ -22,4 +26,9 @@ def test_every_literal_key_of_the_templates_and_every_policy_rule_is_translated(
     used |= {
         f"antispam.{policy}" for policy in ("reject", "junk-folder", "subject-rewrite", "none")
     }
+    # The keys the templates build from a value: each value the services can return.
+    used |= {f"limit.{name}" for name in LIMITS}
+    used |= {f"dns.state.{state}" for state in STATES}
+    used |= {f"sync.result.{result}" for result in get_args(Result)}
+    used |= {"health.database", "health.scheduler"}
     assert used - set(EN) == set()

@@ -261,4 +261,5 @@ def audit_trail(request: Request, who: Customer) -> Response:
         found = audit.list_event_page(
             session, who.actor, EventFilter(), size=PAGE_SIZE, after=after, before=before
         )
-        return page(request, who, "customer/audit.html", found=found)
+        return page(request, who, "customer/audit.html", found=found, customer=None,
+                    base=f"{BASE}/audit")  # fmt: skip

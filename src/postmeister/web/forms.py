@@ -1,5 +1,6 @@
-"""Forms → the services' own inputs (`NewAddress`, `AddressChanges`). Parsing only: what a
-field must be is decided by the services, which report every broken rule by field."""
+"""Forms → the services' own inputs (`NewAddress`, `AddressChanges`, `TokenRequest`, ...).
+Parsing only: what a field must be is decided by the services, which report every broken
+rule by field."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from postmeister.domain.addresses.schemas import (
     Maybe,
     NewAddress,
 )
+from postmeister.domain.packages.service import LIMITS
+from postmeister.domain.tokens.service import TokenRequest
 from postmeister.errors import FieldProblem, InvalidInput
 from postmeister.models import Address, Autoresponder
 
@@ -129,3 +132,59 @@ def mailbox_settings(form: FormData, address: Address) -> AddressChanges:
     if problems:
         raise InvalidInput(problems)
     return AddressChanges(antispam=text(form, "antispam") or "reject", autoresponder=responder)
+
+
+def checked_values(form: FormData, name: str) -> tuple[str, ...]:
+    """Every value of a repeated field (a group of checkboxes)."""
+    return tuple(v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip())
+
+
+def optional_number(form: FormData, name: str, problems: list[FieldProblem]) -> int | None:
+    """A whole number field; empty is None (the service reads None as its own meaning)."""
+    raw = text(form, name).strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        problems.append(FieldProblem(name, "a whole number", "format"))
+        return None
+    return int(raw)
+
+
+def token_request(form: FormData, *, admin: bool) -> TokenRequest:
+    """The token form. The expiry is a date: the token stops at the start of that day (UTC).
+    Only an admin's form names the customer (or asks for an admin token)."""
+    problems: list[FieldProblem] = []
+    expires: dt.datetime | None = None
+    raw = text(form, "expires").strip()
+    if raw:
+        try:
+            expires = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
+        except ValueError:
+            problems.append(FieldProblem("expires_at", "a date such as 2026-12-24", "format"))
+    customer_id = optional_number(form, "customer_id", problems) if admin else None
+    if problems:
+        raise InvalidInput(problems)
+    return TokenRequest(
+        admin=admin and checked(form, "admin"),
+        customer_id=customer_id,
+        read_only=checked(form, "read_only"),
+        domains=checked_values(form, "domains"),
+        expires_at=expires,
+        label=optional_text(form, "label"),
+    )
+
+
+def package_limits(form: FormData) -> dict[str, int | None]:
+    """Every limit of the package form (it shows them all): empty is no limit; sizes are
+    typed in MiB, counts as they are. The bounds are the service's to judge."""
+    problems: list[FieldProblem] = []
+    limits: dict[str, int | None] = {}
+    for name in LIMITS:
+        if name.endswith("_bytes"):
+            mib = optional_number(form, name.removesuffix("_bytes") + "_mib", problems)
+            limits[name] = None if mib is None else mib * MIB
+        else:
+            limits[name] = optional_number(form, name, problems)
+    if problems:
+        raise InvalidInput(problems)
+    return limits

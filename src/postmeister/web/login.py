@@ -144,7 +144,7 @@ def totp(request: Request, form: Form) -> Response:
                     raise SecondFactorRefused()
                 web_users.enrol_totp(session, user, secret=offered, code=code, now=_now())
             else:
-                web_users.check_totp(user, code, now=_now())
+                web_users.check_totp(session, user, code, now=_now())
             row = web_users.find_session(session, who.token or "")
             if row is None:
                 raise security.LoginRequired()

@@ -44,3 +44,8 @@ def problems_of(exc: DomainError) -> list[Problem]:
 
 def status_of(exc: DomainError) -> int:
     return 422 if isinstance(exc, InvalidInput) else 409
+
+
+def number(value: str | None) -> int | None:
+    """A page cursor or filter from the query string; anything else is no value."""
+    return int(value) if value and value.isdigit() and len(value) <= 10 else None

@@ -4,6 +4,7 @@ response headers a page needs. Templates only display; every decision was made b
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,7 +40,19 @@ def _when(value: dt.datetime | dt.date | None) -> str:
     return value.isoformat()
 
 
+def _messages(value: str | None) -> str:
+    """A run's error list (stored as a JSON list of messages) as one line."""
+    if not value:
+        return ""
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return value
+    return "; ".join(str(item) for item in found) if isinstance(found, list) else str(found)
+
+
 _environment.filters["mib"] = _mib
+_environment.filters["messages"] = _messages
 _environment.filters["when"] = _when
 
 

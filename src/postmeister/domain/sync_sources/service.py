@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from postmeister.config import SyncSettings
@@ -154,3 +154,32 @@ def managed_domains(session: Session, source: SyncSource) -> list[str]:
             .order_by(Domain.name)
         )
     )
+
+
+# The runs after which a source needs someone: its document was refused or could not be
+# fetched, or a mass deletion waits for confirmation.
+FAILING_RESULTS = ("failed", "rejected", "held")
+
+
+def failing_sources(
+    session: Session, actor: Actor, *, limit: int = 100
+) -> list[tuple[SyncSource, SyncRun]]:
+    """The visible sources whose latest run is one of `FAILING_RESULTS`, with that run
+    (newest first; one statement, not one per source)."""
+    latest = (
+        select(SyncRun.source_id, func.max(SyncRun.id).label("run_id"))
+        .where(SyncRun.source_id.is_not(None))
+        .group_by(SyncRun.source_id)
+        .subquery()
+    )
+    visible = visible_sync_sources(actor).subquery()
+    rows = session.execute(
+        select(SyncSource, SyncRun)
+        .join(visible, visible.c.id == SyncSource.id)
+        .join(latest, latest.c.source_id == SyncSource.id)
+        .join(SyncRun, SyncRun.id == latest.c.run_id)
+        .where(SyncRun.result.in_(FAILING_RESULTS))
+        .order_by(SyncRun.id.desc())
+        .limit(limit)
+    )
+    return [(source, run) for source, run in rows]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -82,13 +83,18 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
-def totp_matches(secret: str, code: str, *, now: dt.datetime) -> bool:
-    """Whether `code` is the TOTP code of `secret` now, or of the step either side (a phone
-    clock a few seconds off must not lock anyone out)."""
+def totp_step(secret: str, code: str, *, now: dt.datetime) -> int | None:
+    """The time step whose TOTP code of `secret` is `code`: now's, or the step either side
+    (a phone clock a few seconds off must not lock anyone out); None: no match."""
     clean = code.replace(" ", "")
     if not _CODE.fullmatch(clean):
-        return False
-    return bool(pyotp.TOTP(secret).verify(clean, for_time=now, valid_window=1))
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), clean):
+            return step
+    return None
 
 
 def totp_uri(secret: str, *, account: str, issuer: str = "Postmeister") -> str:

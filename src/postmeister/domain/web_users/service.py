@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
@@ -162,16 +162,35 @@ def change_mailbox_password(
 def enrol_totp(
     session: Session, user: WebUser, *, secret: str, code: str, now: dt.datetime
 ) -> None:
-    """Keep `secret` as the user's second factor once `code` proves the app has it."""
-    if not rules.totp_matches(secret, code, now=now):
+    """Keep `secret` as the user's second factor once `code` proves the app has it (the
+    code counts as used: it cannot log in again)."""
+    step = rules.totp_step(secret, code, now=now)
+    if step is None:
         raise SecondFactorRefused()
     user.totp_secret = secret
+    user.totp_last_step = step
     session.flush()
 
 
-def check_totp(user: WebUser, code: str, *, now: dt.datetime) -> None:
-    if user.totp_secret is None or not rules.totp_matches(user.totp_secret, code, now=now):
+def check_totp(session: Session, user: WebUser, code: str, *, now: dt.datetime) -> None:
+    """Accept `code` once: a code of the step last accepted, or of an earlier one, is
+    refused. One conditional UPDATE, so two requests racing with the same code cannot
+    both pass."""
+    step = None if user.totp_secret is None else rules.totp_step(user.totp_secret, code, now=now)
+    if step is None:
         raise SecondFactorRefused()
+    taken = session.execute(
+        update(WebUser)
+        .where(
+            WebUser.id == user.id,
+            or_(WebUser.totp_last_step.is_(None), WebUser.totp_last_step < step),
+        )
+        .values(totp_last_step=step),
+        execution_options={"synchronize_session": False},
+    )
+    if getattr(taken, "rowcount", 0) != 1:
+        raise SecondFactorRefused()
+    session.refresh(user, ["totp_last_step"])
 
 
 # ---------------------------------------------------------------------------- throttle
