@@ -29,6 +29,7 @@ from postmeister.models import Base
 from postmeister.ops.logs import ContextFilter, JsonFormatter
 from postmeister.store import migrate
 from tests.support import secrets
+from tests.support.factories import TEST_DKIM
 from tests.support.processes import CliWorker
 
 PG_ADMIN_URL = os.environ.get(
@@ -167,6 +168,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         passwords=fast_password_settings(),
         dns=NO_RESOLVER,
+        dkim=TEST_DKIM,
     )
 
 

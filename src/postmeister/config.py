@@ -25,6 +25,10 @@ class HttpSettings(BaseModel):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     max_body_bytes: int = 1_048_576
+    # Worker processes of `postmeister serve`; None: one per core this process may run on.
+    # Every worker ticks the scheduler; a job still runs once per due time (its lock and
+    # `job_state` row, `postmeister.scheduler.runner`).
+    workers: int | None = Field(default=None, ge=1, le=256)
 
 
 class PasswordSettings(BaseModel):

@@ -1,25 +1,73 @@
 """`postmeister serve`: migrations, first-start bootstrap, then uvicorn over HTTPS.
 
+With more than one worker process (`http.workers`, default one per core) uvicorn's
+supervisor starts each worker as a fresh interpreter that builds its app with
+`worker_app`, from the parent's settings passed in the environment: the settings a worker
+serves with are exactly the parent's, command-line overrides included. The workers share
+the listening socket; their metrics are added up through a shared folder
+(`postmeister.ops.metrics`).
+
 Logging goes through `postmeister.ops.logs` (JSON lines by default); uvicorn's own access
 log is off, the controller writes its own access line with the request id
 (`postmeister.api.observe`)."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import tempfile
+from typing import Any
 
 import click
 import uvicorn
+from fastapi import FastAPI
 
 from postmeister.api.app import create_app
 from postmeister.config import Settings
 from postmeister.db import make_engine, make_session_factory, unit_of_work
 from postmeister.domain.tokens.service import any_token_exists, create_token
+from postmeister.ops import metrics
 from postmeister.ops.logs import configure_logging
 from postmeister.store import create_data_dir, migrate
 from postmeister.tls import ensure_self_signed, fingerprint
 
 log = logging.getLogger("postmeister")
+
+# The parent's settings as JSON, for the worker processes. The environment of a process is
+# readable by its own user only, like the environment the settings came from.
+SETTINGS_VARIABLE = "POSTMEISTER_SERVE_SETTINGS_JSON"
+SUPERVISOR_VARIABLE = "POSTMEISTER_SERVE_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def worker_count(settings: Settings) -> int:
+    """The configured worker processes, or one per core this process may run on."""
+    return settings.http.workers or len(os.sched_getaffinity(0)) or 1
+
+
+def _die_with_supervisor(supervisor_pid: int) -> None:
+    """Have the kernel kill this worker when the supervisor dies.
+
+    uvicorn's supervisor stops its workers when it is stopped, but a supervisor killed
+    outright (SIGKILL, the OOM killer) would leave them serving on the shared socket with
+    nobody to restart or stop them. A killed `postmeister serve` takes its workers with it,
+    as a killed single process does; what it had not done yet (webhook deliveries, jobs) is
+    in the database and done after the restart."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != supervisor_pid:  # it died before the line above
+        os._exit(1)
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (uvicorn's factory, see the module docstring)."""
+    _die_with_supervisor(int(os.environ[SUPERVISOR_VARIABLE]))
+    settings = Settings.model_validate_json(os.environ[SETTINGS_VARIABLE])
+    configure_logging(settings.logging)
+    return create_app(settings)
 
 
 def bootstrap_admin_token(settings: Settings) -> str | None:
@@ -53,14 +101,26 @@ def run(settings: Settings) -> None:
             click.echo(f"{verb} self-signed certificate {cert} (SHA-256 {fingerprint(cert)})")
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     scheme = "http (behind a TLS proxy)" if http.behind_tls_proxy else "https"
-    click.echo(f"serving {scheme} on {http.host}:{http.port}", err=True)
-    uvicorn.run(
-        create_app(settings),
-        host=http.host,
-        port=http.port,
-        log_level=settings.logging.level.lower(),
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        **ssl,  # type: ignore[arg-type]
+    workers = worker_count(settings)
+    click.echo(
+        f"serving {scheme} on {http.host}:{http.port} with {workers} worker process(es)", err=True
     )
+    options: dict[str, Any] = {
+        "host": http.host,
+        "port": http.port,
+        "log_level": settings.logging.level.lower(),
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        **ssl,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # A fresh folder per start: the library's multiprocess files must not outlive the
+    # processes that wrote them (old counters would be added to the new ones).
+    with tempfile.TemporaryDirectory(prefix="postmeister-metrics-") as metrics_dir:
+        os.environ[metrics.MULTIPROCESS_DIR] = metrics_dir
+        os.environ[SETTINGS_VARIABLE] = settings.model_dump_json()
+        os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())
+        uvicorn.run("postmeister.server:worker_app", factory=True, workers=workers, **options)

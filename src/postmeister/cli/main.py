@@ -50,16 +50,20 @@ def migrate(data_dir: Path | None) -> None:
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8443).")
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="Worker processes (POSTMEISTER_HTTP__WORKERS; default one per core).",
+)
+@click.option(
     "--data-dir", type=click.Path(path_type=Path), help="Data folder (POSTMEISTER_DATA_DIR)."
 )
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, data_dir: Path | None) -> None:
     """Run the controller: both API dialects over HTTPS."""
     from postmeister.server import run
 
     settings = settings_for(data_dir)
-    http = settings.http.model_copy(
-        update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    )
+    overrides = {"host": host, "port": port, "workers": workers}
+    http = settings.http.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     run(settings.model_copy(update={"http": http}))
 
 

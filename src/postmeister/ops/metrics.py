@@ -22,23 +22,30 @@ Every metric is defined here, so the list below is the whole catalogue:
 
 Webhook deliveries have no metric yet: webhooks do not exist.
 
-Values live in the default registry of the process. With several controllers (or uvicorn
-workers), scrape each; Prometheus adds them up.
+Values live in the default registry of the process. Under `postmeister serve` with several
+worker processes (`http.workers`), the server points `PROMETHEUS_MULTIPROC_DIR` at a fresh
+folder before the workers start, every worker writes its values there, and a scrape (which
+any one worker answers) adds up all of them: the client library's multiprocess mode. The
+per-process `process_*` and `python_*` series are then left out. With several controllers,
+scrape each; Prometheus adds them up.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    CollectorRegistry,
     Counter,
     Histogram,
     Info,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 from sqlalchemy import Engine, event
 
@@ -100,16 +107,29 @@ PASSWORD_VERIFICATIONS = Counter(
     "Password hash verifications by the controller",
     ["scheme", "result"],
 )
-BUILD = Info("postmeister_build", "The running Postmeister")
+# The build is the same in every worker process, and `Info` has no multiprocess mode: it
+# lives in a registry of its own that every scrape adds to the counters' registry.
+_BUILD_REGISTRY: Final = CollectorRegistry(auto_describe=True)
+BUILD = Info("postmeister_build", "The running Postmeister", registry=_BUILD_REGISTRY)
 try:
     BUILD.info({"version": version("postmeister")})
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     BUILD.info({"version": "unknown"})
 
 
+MULTIPROCESS_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"  # the client library's variable
+
+
 def exposition() -> bytes:
-    """The text format of every metric of this process."""
-    return generate_latest()
+    """The text format of every metric: this process's, or with several worker processes
+    the sum over all of them (see the module docstring)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        workers = CollectorRegistry()
+        multiprocess.MultiProcessCollector(workers)  # type: ignore[no-untyped-call]
+        counters = generate_latest(workers)
+    else:
+        counters = generate_latest()
+    return counters + generate_latest(_BUILD_REGISTRY)
 
 
 def observe_request(*, method: str, route: str, status: int, seconds: float) -> None:

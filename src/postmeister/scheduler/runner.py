@@ -10,7 +10,6 @@ once a day however many controllers tick.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import logging
 import time
@@ -138,9 +137,14 @@ class Scheduler:
 
 @asynccontextmanager
 async def running(scheduler: Scheduler, *, tick_seconds: float) -> AsyncIterator[None]:
-    """Catch up once (every job, before the block starts), then tick in the background
-    until the block ends. Shutdown waits for a job in progress to finish its transaction."""
-    await anyio.to_thread.run_sync(functools.partial(scheduler.run_due, force=True))
+    """Catch up once (every job that is due, before the block starts), then tick in the
+    background until the block ends. Shutdown waits for a job in progress to finish its
+    transaction.
+
+    The catch-up is not forced: a job that already ran in its period (by another controller,
+    another worker process of this one, or before a restart) is not run again, so a job runs
+    once per due time however many processes start."""
+    await anyio.to_thread.run_sync(scheduler.run_due)
     task = asyncio.create_task(scheduler.run_forever(tick_seconds))
     scheduler.task = task
     try:

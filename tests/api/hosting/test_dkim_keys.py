@@ -9,12 +9,14 @@ import base64
 import datetime as dt
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from postmeister.config import DkimSettings, Settings
 from postmeister.db import unit_of_work
 from postmeister.domain.dkim import service
 from postmeister.models import AuditEvent, DkimKey, Domain
@@ -22,6 +24,24 @@ from tests.api.hosting.jsonapi import JSONAPI
 from tests.support.factories import Tenant, make_tenant
 
 HEADERS = {"Accept": JSONAPI, "Content-Type": JSONAPI}
+PRODUCTION = DkimSettings()  # RSA 2048: the keys a domain gets unless configured otherwise
+
+
+# The shared fixtures give test domains Ed25519 keys only (fast); this module is about the
+# production default.
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"dkim": PRODUCTION})
+
+
+@pytest.fixture
+def alice(sessions: sessionmaker[Session]) -> Tenant:
+    return make_tenant(sessions, name="Alice GmbH", domain="alice.example", dkim=PRODUCTION)
+
+
+@pytest.fixture
+def bob(sessions: sessionmaker[Session]) -> Tenant:
+    return make_tenant(sessions, name="Bob AG", domain="bob.example", dkim=PRODUCTION)
 
 
 def _domain_id(sessions: sessionmaker[Session], name: str) -> int:
@@ -125,7 +145,9 @@ def test_another_customer_can_neither_list_nor_rotate_your_keys(
 def test_a_read_only_token_lists_but_cannot_rotate(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
-    reader = make_tenant(sessions, name="Reader KG", domain="reader.example", read_only=True)
+    reader = make_tenant(
+        sessions, name="Reader KG", domain="reader.example", read_only=True, dkim=PRODUCTION
+    )
     domain_id = _domain_id(sessions, "reader.example")
     assert _keys(client, reader.auth, domain_id)["data"]
     response = client.post(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
-from postmeister.config import DnsSettings, SchedulerSettings, Settings
+from postmeister.config import DkimSettings, DnsSettings, SchedulerSettings, Settings
 from postmeister.db import unit_of_work
 from postmeister.domain.dkim.service import published_records
 from postmeister.models import Domain
@@ -50,7 +50,10 @@ def client(settings: Settings, dns_server: NsdServer) -> Iterator[TestClient]:
 
 @pytest.fixture
 def alice(sessions: sessionmaker[Session]) -> Tenant:
-    return make_tenant(sessions, name="Alice GmbH", domain="alice.example", read_only=True)
+    # RSA 2048, the production default: its record is longer than one TXT string.
+    return make_tenant(
+        sessions, name="Alice GmbH", domain="alice.example", read_only=True, dkim=DkimSettings()
+    )
 
 
 @pytest.fixture
