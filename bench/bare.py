@@ -7,12 +7,16 @@ uvicorn settings and TLS certificate as `postmeister serve`. What it leaves out 
 ratio measures: token authentication, the ORM and its eager loads, validation and the
 password policy, the middleware, and the dialects' documents.
 
-Run: `python -m bench.bare --url URL --customer ID --port P --cert C --key K`.
+Run: `python -m bench.bare --url URL --customer ID --port P --cert C --key K [--workers N]`.
+With several workers it is served the way `postmeister serve` serves them
+(`postmeister.server.run_workers`), each worker building its app with
+`app_from_environment`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import uvicorn
@@ -23,6 +27,7 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from postmeister.config import PasswordSettings
 from postmeister.db import make_engine
 from postmeister.domain.passwords.hashing import PasswordHashing
+from postmeister.server import run_workers
 
 
 class NewAccount(BaseModel):
@@ -180,6 +185,11 @@ def create_bare_app(url: str, customer_id: int) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """A worker's app, from the arguments `main` put into the environment."""
+    return create_bare_app(os.environ["BENCH_BARE_URL"], int(os.environ["BENCH_BARE_CUSTOMER"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
@@ -187,17 +197,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     # The same uvicorn settings as `postmeister serve` (postmeister.server.run).
-    uvicorn.run(
-        create_bare_app(args.url, args.customer),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="info",
-        server_header=False,
-        ssl_certfile=args.cert,
-        ssl_keyfile=args.key,
-    )
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": args.port,
+        "log_level": "info",
+        "server_header": False,
+        "ssl_certfile": args.cert,
+        "ssl_keyfile": args.key,
+    }
+    if args.workers == 1:
+        uvicorn.run(create_bare_app(args.url, args.customer), **options)
+        return
+    os.environ["BENCH_BARE_URL"] = args.url
+    os.environ["BENCH_BARE_CUSTOMER"] = str(args.customer)
+    run_workers("bench.bare:app_from_environment", workers=args.workers, **options)
 
 
 if __name__ == "__main__":

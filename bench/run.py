@@ -18,6 +18,7 @@ Per backend:
 4. scale        bulk load and Basic JSON sync load of the large shape (time, peak memory),
                 first and deep page of the hosting dialect for the customer owning them all.
 5. sync         the Basic JSON sync benchmark (bench.sync_import), both backends.
+6. workers      reads with 1 worker process and with one per core, both sides (bench.workers).
 Then `profile`: py-spy on the server for the slowest API figure and for the largest overhead
 (section 1 at the large size), and the SQL statements each request sends, on both sides.
 """
@@ -38,7 +39,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from bench import api, logins, propagation, scale, sync_import
+from bench import api, logins, propagation, scale, sync_import, workers
 from bench.common import (
     BACKENDS,
     RESULTS,
@@ -61,7 +62,7 @@ from postmeister.config import PasswordSettings
 from postmeister.db import make_engine
 from postmeister.models import Address
 
-SECTIONS = ("api", "propagation", "logins", "scale", "sync", "profile")
+SECTIONS = ("api", "propagation", "logins", "scale", "sync", "profile", "workers")
 
 
 @dataclass(frozen=True)
@@ -206,18 +207,27 @@ def _with_statements(
     return rows
 
 
-def _small_phase(backend: str, plan: Plan, workdir: Path) -> list[Json]:
-    """Section 1 on a database of `plan.small_domains` domains."""
+def _small_phase(
+    backend: str, plan: Plan, sections: set[str], workdir: Path, results: Json
+) -> None:
+    """Sections 1 and 6 on a database of `plan.small_domains` domains."""
     small = Shape(plan.small_domains)
     database, tenant, id_range, _ = _loaded_database(backend, workdir, small, "small")
     try:
-        log(f"[{backend}] section 1 at {small.addresses:,} addresses")
-        data_dir = workdir / f"serve-{backend}-small"
-        with api_servers(database.url, tenant.customer_id, data_dir) as (ours, bare):
-            rows = api.measure(
-                ours=ours, bare=bare, tenant=tenant, shape=small, id_range=id_range, load=plan.api
-            )
-        return rows
+        if "api" in sections:
+            log(f"[{backend}] section 1 at {small.addresses:,} addresses")
+            data_dir = workdir / f"serve-{backend}-small"
+            with api_servers(database.url, tenant.customer_id, data_dir) as (ours, bare):
+                results["api"] += api.measure(
+                    ours=ours, bare=bare, tenant=tenant, shape=small, id_range=id_range,
+                    load=plan.api,
+                )  # fmt: skip
+        if "workers" in sections:
+            log(f"[{backend}] section 6: worker processes {workers.worker_counts()}")
+            results["workers"] = workers.measure(
+                database_url=database.url, tenant=tenant, shape=small, id_range=id_range,
+                load=plan.api, data_dir=workdir / f"serve-{backend}-workers",
+            )  # fmt: skip
     finally:
         database.drop()
 
@@ -268,10 +278,12 @@ def _large_phase(
 
 
 def run_backend(backend: str, plan: Plan, sections: set[str], workdir: Path) -> Json:
-    results: Json = {"api": [], "propagation": [], "logins": [], "scale": {}, "profile": []}
-    if "api" in sections:
-        results["api"] += _small_phase(backend, plan, workdir)
-    if sections - {"sync"}:
+    results: Json = {
+        "api": [], "propagation": [], "logins": [], "scale": {}, "profile": [], "workers": []
+    }  # fmt: skip
+    if sections & {"api", "workers"}:
+        _small_phase(backend, plan, sections, workdir, results)
+    if sections - {"sync", "workers"}:
         _large_phase(backend, plan, sections, workdir, results)
     if "scale" in sections:
         shape = Shape(plan.large_domains)
@@ -401,6 +413,17 @@ def table(report: Json) -> str:
             "4",
             f"hosting list (GET /email-addresses), {row['page']}, one client",
             {b: f"p50 {p['p50_ms']:.1f} · p99 {p['p99_ms']:.1f} ms" for b, p in cells.items()},
+        )
+    scaling = {b: data[b].get("workers", []) for b in backends}
+    for row, cells in _matched(scaling, lambda r: (r["operation"], r["workers"])):
+        add(
+            "6",
+            f"{row['label']}, {row['workers']} worker process(es): Postmeister · bare "
+            "(share of bare)",
+            {
+                b: f"{_http(r['postmeister'])} · {_http(r['bare'])} ({r['share_of_bare']:.0%})"
+                for b, r in cells.items()
+            },
         )
     sync = report.get("sync_import")
     if sync:

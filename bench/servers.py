@@ -80,12 +80,14 @@ def _start(command: list[str], log_file: Path, env: dict[str, str] | None = None
 
 @contextmanager
 def api_servers(
-    database_url: str, customer_id: int, data_dir: Path
+    database_url: str, customer_id: int, data_dir: Path, *, workers: int = 1
 ) -> Iterator[tuple[Server, Server]]:
     """`postmeister serve` exactly as an operator starts it (HTTPS with the self-signed
-    certificate in its data folder, one process, access log on) and the bare baseline
-    (`bench.bare`) with the same certificate and uvicorn settings. Both start at once; the
-    certificate is made first, by the same function `serve` uses (which then reuses it)."""
+    certificate in its data folder, access log on) and the bare baseline (`bench.bare`) with
+    the same certificate, uvicorn settings and number of worker processes (one unless the
+    section measures the scaling: the CPU figures read the server's own process). Both
+    start at once; the certificate is made first, by the same function `serve` uses (which
+    then reuses it)."""
     from postmeister.tls import ensure_self_signed
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,8 @@ def api_servers(
     }
     with ExitStack() as running:
         ours = _start(
-            [sys.executable, "-m", "postmeister.cli.main", "serve", "--port", str(ours_port)],
+            [sys.executable, "-m", "postmeister.cli.main", "serve", "--port", str(ours_port),
+             "--workers", str(workers)],
             data_dir / "serve.log",
             env,
         )
@@ -106,7 +109,7 @@ def api_servers(
         bare = _start(
             [sys.executable, "-m", "bench.bare", "--url", database_url,
              "--customer", str(customer_id), "--port", str(bare_port),
-             "--cert", str(cert), "--key", str(key)],
+             "--cert", str(cert), "--key", str(key), "--workers", str(workers)],
             data_dir / "bare.log",
         )  # fmt: skip
         running.callback(_stop, bare, "bare FastAPI")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from postmeister.server import listening_socket
 from tests.support.processes import BIN, alive, free_port, stop, wait_for_port
 
 WORKERS = 2
@@ -121,3 +123,17 @@ def test_a_killed_supervisor_takes_its_workers_with_it(
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
     wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10)
+
+
+def test_connections_to_the_shared_socket_do_not_wait_for_delayed_acks() -> None:
+    """Nagle's algorithm is off on every accepted connection: with it on, a response of two
+    TLS records waited ~40 ms for the client's delayed ACK (issue 16's 44 ms trap)."""
+    listener = listening_socket("127.0.0.1", 0)
+    try:
+        listener.listen()
+        with socket.create_connection(listener.getsockname()[:2], timeout=5):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listener.close()
