@@ -229,6 +229,39 @@ class DkimSettings(BaseModel):
         return list(dict.fromkeys(value))
 
 
+class SrsSettings(BaseModel):
+    """SRS for mail forwarded off the machine (`postmeister.dataplane.render.srs`, Debian's
+    postsrsd): an envelope sender outside the hosted domains becomes
+    `SRS0=...@<domain>`, and a bounce to such an address goes back to the original sender.
+
+    On by default: without it every forward to another provider fails SPF at the receiver,
+    and mail from senders who publish DMARC p=reject is refused there; a forward is an
+    everyday feature, not an option. `enabled=false` leaves envelope senders as they are.
+
+    `domain` (default `dataplane.hostname`) must resolve to this server (MX or A), publish an
+    SPF record that allows it, and must not be one of Postfix's `mydestination`.
+    `secret_file` (default `<data_dir>/srs-secret`, created once with mode 0600) signs the
+    addresses: every mail node needs the same file, so copy it to each node before its first
+    `dataplane install` (or point this at a file your configuration management deploys). A
+    second line in it is a former secret that still verifies (a rotation).
+    """
+
+    enabled: bool = True
+    domain: str | None = None
+    # postsrsd 1.x serves both tables on one address; Debian's own postsrsd.service takes
+    # 10001/10002, so ours has its own ports and both may run.
+    listen_host: str = "127.0.0.1"
+    forward_port: int = Field(default=10034, ge=1, le=65535)
+    reverse_port: int = Field(default=10035, ge=1, le=65535)
+    secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> SrsSettings:
+        if self.forward_port == self.reverse_port:
+            raise ValueError("forward_port and reverse_port must differ")
+        return self
+
+
 class ClientSettings(BaseModel):
     """What mail clients are told to connect to: the one source of the client-facing host
     names and ports.
@@ -415,6 +448,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
+    srs: SrsSettings = Field(default_factory=SrsSettings)
     dataplane: DataplaneSettings = Field(default_factory=DataplaneSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -199,6 +199,7 @@ def test_the_installed_units_pass_systemd_analyze_verify(
         "postmeister-authpolicy.service",
         "postmeister-milter.service",
         "postmeister-opendkim-rsa.service",
+        "postmeister-postsrsd.service",
         "postmeister.service",
     ]
     verify = subprocess.run(
@@ -251,6 +252,25 @@ def test_disable_service_comments_out_the_entry_and_its_options_only() -> None:
         f"{inst.DISABLED}  -o a=b\n"
         "pickup unix n\n"
     )
+
+
+def test_plan_warns_when_the_srs_domain_is_a_local_destination() -> None:
+    block = "myhostname = mail.example.org\nrelay_domains = mail.example.org\n"
+    rendered = [RenderedFile("postfix/main.cf.postmeister", block)]
+
+    def warnings(existing: str) -> list[str]:
+        current: dict[PurePosixPath, bytes | None] = {inst.MAIN_CF: existing.encode()}
+        found = inst.plan(rendered, current, secret_group="postfix", environment="").warnings
+        return [w for w in found if "SRS domain" in w]
+
+    debian = "mydestination = $myhostname, localhost.example.org, localhost\n"
+    assert warnings(debian) == [
+        f"{inst.MAIN_CF}: mydestination includes the SRS domain mail.example.org: bounces "
+        "to forwarded mail would be refused as unknown local users; remove it from "
+        'mydestination or set POSTMEISTER_SRS__DOMAIN to another name (README "SRS")'
+    ]
+    assert warnings("mydestination = localhost\n") == []
+    assert warnings("mydestination =\n") == []
 
 
 def test_plan_warns_about_parameters_it_overrides() -> None:

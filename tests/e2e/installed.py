@@ -49,8 +49,11 @@ PORTS = {
     "pop3s": 995,
 }
 # Loopback-only services inside the namespace, as the installed configuration names them.
-# LMTP, the milters, quota-status, auth policy, metrics, rspamd, OpenDKIM (RSA).
-INTERNAL_PORTS = (24, 10029, 10030, 10031, 10032, 10033, 11333, 8891)
+# LMTP, the milters, quota-status, auth policy, metrics, rspamd, OpenDKIM (RSA), postsrsd.
+INTERNAL_PORTS = (24, 10029, 10030, 10031, 10032, 10033, 11333, 8891, 10034, 10035)
+# Debian's Internet Site main.cf lists $myhostname in mydestination: the SRS domain must be
+# another name (README "SRS for forwards").
+SRS_DOMAIN = "srs.postmeister.test"
 TLS_DIR = "/etc/ssl/postmeister-test"
 # What Debian's postinst adds to main.cf for an "Internet Site" (postfix.postinst).
 DEBIAN_INTERNET_SITE = f"""
@@ -170,6 +173,24 @@ def _as_dynamic_user(command: list[str], groups: list[str]) -> list[str]:
     return ["setpriv", *options, "--", *command]
 
 
+def _spawn_postsrsd(
+    namespace: netns.Namespace, root: Path, data_dir: Path, logs: Path, env: dict[str, str]
+) -> None:
+    """postmeister-postsrsd.service: what LoadCredential= gives (a copy of the secret only
+    the service's user may read, in /run/credentials/<unit>/), then ExecStart as that user."""
+    unit = "postmeister-postsrsd.service"
+    command, groups = _unit(root, unit)
+    credentials = _directory(root / "run" / "credentials" / unit, owner="nobody", mode=0o500)
+    copy = credentials / "srs-secret"
+    shutil.copyfile(data_dir / "srs-secret", copy)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(copy, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(copy, 0o400)
+    inside = f"/run/credentials/{unit}"
+    command = [part.replace("${CREDENTIALS_DIRECTORY}", inside) for part in command]
+    namespace.spawn(*_as_dynamic_user(command, groups), log=logs / f"{unit}.log", env=env)
+
+
 def start(backend: str, database_url: str, root: Path) -> Iterator[InstalledPlane]:
     """Install into `root`, run it in a new namespace; yields once every port answers."""
     dataplane_stack._ensure_mail_user("vmail")  # the installed config then names its uid
@@ -208,6 +229,7 @@ def start(backend: str, database_url: str, root: Path) -> Iterator[InstalledPlan
             "POSTMEISTER_DATAPLANE__MAIL_ROOT": str(mail_root),
             "POSTMEISTER_DATAPLANE__TLS_CERT_FILE": f"{TLS_DIR}/server.pem",
             "POSTMEISTER_DATAPLANE__TLS_KEY_FILE": f"{TLS_DIR}/server.key",
+            "POSTMEISTER_SRS__DOMAIN": SRS_DOMAIN,
         }
         _install(root, env)
         if database_url.startswith("sqlite"):
@@ -239,6 +261,7 @@ def start(backend: str, database_url: str, root: Path) -> Iterator[InstalledPlan
             namespace.spawn(
                 *_as_dynamic_user(in_dir, groups), log=logs / f"{path.name}.log", env=service_env
             )
+        _spawn_postsrsd(namespace, root, data_dir, logs, service_env)
         # rspamd.service: User=_rspamd, RuntimeDirectory=rspamd; the package's log folder.
         _directory(run / "rspamd", owner="_rspamd")
         _directory(logs / "rspamd", owner="_rspamd", mode=0o750)

@@ -220,6 +220,32 @@ def _main_cf_warnings(existing: str, block: str) -> list[str]:
         f"{ours[name]!r} (merge them by hand in the managed block's place if you need both)"
         for name in sorted(theirs.keys() & ours.keys())
         if theirs[name] != ours[name] and theirs[name]
+    ] + _srs_domain_warnings(theirs, ours)
+
+
+def _srs_domain_warnings(theirs: dict[str, str], ours: dict[str, str]) -> list[str]:
+    """The SRS domain (the block's `relay_domains`, render/srs.py) must not be a local
+    destination: Debian's main.cf lists `$myhostname`, SRS's default domain, in
+    `mydestination`, and Postfix would then refuse every bounce to a forwarded message as
+    an unknown local user."""
+    domain = ours.get("relay_domains")
+    if not domain or not theirs.get("mydestination"):
+        return []
+    variables = {
+        "$myhostname": ours.get("myhostname") or theirs.get("myhostname"),
+        "$mydomain": ours.get("mydomain") or theirs.get("mydomain"),
+    }
+    local = {
+        (variables.get(name) or name).lower()
+        for name in re.split(r"[\s,]+", theirs["mydestination"])
+        if name
+    }
+    if domain.lower() not in local:
+        return []
+    return [
+        f"{MAIN_CF}: mydestination includes the SRS domain {domain}: bounces to forwarded "
+        "mail would be refused as unknown local users; remove it from mydestination or set "
+        "POSTMEISTER_SRS__DOMAIN to another name (README \"SRS\")"
     ]
 
 
@@ -629,6 +655,7 @@ def rendered_for_install(
         and database.host in ("127.0.0.1", "localhost", "::1"),
         dkim_algorithms=tuple(signer.algorithm for signer in site.dkim_signers),
         opendkim_dir=CONFIG_DIR / "opendkim",
+        srs=site.srs,
     )
     environment = environment_file(
         environ, data_dir=data_dir, database_url=settings.resolved_database_url

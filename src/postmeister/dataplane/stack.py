@@ -45,12 +45,14 @@ from postmeister.dataplane.render.model import (
     RenderedFile,
     Site,
     SqliteDatabase,
+    Srs,
     StackLayout,
     Tls,
     database_from_url,
 )
 from postmeister.dataplane.render.opendkim import config_path, working_directory
 from postmeister.dataplane.render.postfix import relay_password_entry, relay_password_map
+from postmeister.dataplane.render.srs import POSTSRSD, postsrsd_arguments
 from postmeister.tls import write_self_signed
 
 LOOPBACK = "127.0.0.1"
@@ -59,6 +61,8 @@ READY_TIMEOUT = 20.0
 RSPAMD_READY_TIMEOUT = 90.0
 RSPAMD_USER = "_rspamd"
 RSPAMD_CACHE_DIR = Path("/var/cache/postmeister/rspamd")
+# postsrsd drops root after binding its ports (it reads its secret before).
+POSTSRSD_STACK_USER = "nobody"
 # Where a production auth policy service listens (`postmeister dataplane authpolicy`).
 # The private stack's own clients (the test suite, the benchmarks) connect from 127.0.0.1,
 # the way a webmail host would: other loopback addresses are treated as the internet.
@@ -101,6 +105,12 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
             {"rsa": dp.dkim_milter_address, "ed25519": dp.dkim_ed25519_milter_address},
         ),
         relay=relay_of(settings),
+        srs=srs_of(
+            settings,
+            default_domain=dp.hostname,
+            forward=Endpoint(settings.srs.listen_host, settings.srs.forward_port),
+            reverse=Endpoint(settings.srs.listen_host, settings.srs.reverse_port),
+        ),
         auth_policy=AuthPolicy(
             endpoint=Endpoint.parse(dp.auth_policy_address),
             hash_nonce=kept_secret(settings.data_dir / "dataplane-auth-policy-nonce"),
@@ -124,6 +134,24 @@ def relay_of(settings: Settings) -> Relay | None:
         host=dp.outbound_relay,
         username=dp.outbound_relay_username,
         password_file=dp.outbound_relay_password_file,
+    )
+
+
+def srs_of(
+    settings: Settings, *, default_domain: str, forward: Endpoint, reverse: Endpoint
+) -> Srs | None:
+    """SRS as configured (None when switched off); its secret is created on first use
+    (0600) and kept, so that every render and restart signs with the same one."""
+    srs = settings.srs
+    if not srs.enabled:
+        return None
+    secret_file = (srs.secret_file or settings.data_dir / "srs-secret").resolve()
+    kept_secret(secret_file)
+    return Srs(
+        domain=srs.domain or default_domain,
+        forward=forward,
+        reverse=reverse,
+        secret_file=secret_file,
     )
 
 
@@ -223,10 +251,11 @@ def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -
         submissions_port=ports["submissions"],
         rspamd_cache_dir=RSPAMD_CACHE_DIR,
     )
+    hostname = "mail.postmeister.test"
     return Site(
         database=database_from_url(settings.resolved_database_url),
         config_dir=layout.etc,
-        hostname="mail.postmeister.test",
+        hostname=hostname,
         mail_root=layout.mail_root,
         mail_user=dp.mail_user,
         mail_uid=_uid_or_none(dp.mail_user),
@@ -251,6 +280,12 @@ def stack_site(settings: Settings, layout: StackLayout, ports: dict[str, int]) -
             },
         ),
         relay=relay_of(settings),
+        srs=srs_of(
+            settings,
+            default_domain=hostname,
+            forward=Endpoint(LOOPBACK, ports["srs_forward"]),
+            reverse=Endpoint(LOOPBACK, ports["srs_reverse"]),
+        ),
         # The production limits; a new nonce each start (the service forgets on restart too).
         auth_policy=AuthPolicy(
             endpoint=Endpoint(LOOPBACK, ports["authpolicy"]),
@@ -278,7 +313,7 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     names = (
         "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "lmtp",
         "milter", "quota_status", "antispam", "rspamd", "authpolicy", "milter_metrics",
-        "dkim_rsa", "dkim_ed25519",
+        "dkim_rsa", "dkim_ed25519", "srs_forward", "srs_reverse",
     )  # fmt: skip
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     site = stack_site(settings, paths, ports)
@@ -318,6 +353,10 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
         for signer in site.dkim_signers:
             _start_opendkim(paths, site, signer.algorithm)
             _wait_for_port(signer.endpoint.port, f"opendkim ({signer.algorithm})")
+        if site.srs is not None:
+            _start_postsrsd(paths, site.srs)
+            _wait_for_port(site.srs.forward.port, "postsrsd (forward)")
+            _wait_for_port(site.srs.reverse.port, "postsrsd (reverse)")
         _wait_for_rspamd(ports["rspamd"])
         _start_postfix(paths)
         _wait_for_port(ports["smtp"], "postfix smtp")
@@ -326,10 +365,12 @@ def up(settings: Settings, root: Path) -> dict[str, Any]:
     except BaseException:
         down(paths.root)
         raise
-    signing = {f"dkim_{signer.algorithm}" for signer in site.dkim_signers}
+    running = {f"dkim_{signer.algorithm}" for signer in site.dkim_signers}
+    if site.srs is not None:
+        running |= {"srs_forward", "srs_reverse"}
     state: dict[str, Any] = {
-        # Only the signers that run: `dataplane status` checks what the state names.
-        **{k: v for k, v in ports.items() if not k.startswith("dkim_") or k in signing},
+        # Only the signers and tables that run: `dataplane status` checks what it names.
+        **{k: v for k, v in ports.items() if not k.startswith(("dkim_", "srs_")) or k in running},
         "host": LOOPBACK,
         "dir": str(paths.root),
         "mail_root": str(site.mail_root),
@@ -386,9 +427,10 @@ _MARKERS = {
     "dovecot": "dovecot",
     "opendkim-rsa": "opendkim",
     "opendkim-ed25519": "opendkim",
+    "postsrsd": "postsrsd",
 }
 # Started only when configured: a missing pid file means "not part of this stack".
-_OPTIONAL = frozenset({"opendkim-rsa", "opendkim-ed25519"})
+_OPTIONAL = frozenset({"opendkim-rsa", "opendkim-ed25519", "postsrsd"})
 
 
 def _daemons(paths: StackLayout) -> list[tuple[str, Path, str]]:
@@ -590,6 +632,22 @@ def _start_opendkim(paths: StackLayout, site: Site, algorithm: str) -> None:
         text = output.read()
     if result.returncode != 0:
         raise StackError(f"starting opendkim ({algorithm}) failed ({result.returncode}): {text}")
+
+
+def _start_postsrsd(paths: StackLayout, srs: Srs) -> None:
+    """postsrsd forks (-D), writes its pid file and drops root once its ports are bound."""
+    _run(
+        [
+            POSTSRSD,
+            *postsrsd_arguments(srs, secret_file=str(srs.secret_file)),
+            "-u",
+            POSTSRSD_STACK_USER,
+            "-p",
+            str(paths.postsrsd_pid),
+            "-D",
+        ],
+        "starting postsrsd",
+    )
 
 
 def _start_rspamd(paths: StackLayout, site: Site) -> None:

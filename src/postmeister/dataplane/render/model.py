@@ -90,6 +90,7 @@ class StackLayout:
         ROOT/run/dovecot/            Dovecot base_dir (pid, auth and dict sockets)
         ROOT/run/milter.pid, ROOT/run/authpolicy.pid   the Postmeister services
         ROOT/run/opendkim-<algorithm>.pid   the DKIM signers (config in etc/opendkim/)
+        ROOT/run/postsrsd.pid        the SRS lookup tables (render/srs.py)
         ROOT/run/rspamd/, ROOT/state/rspamd/   rspamd pid file and state (user _rspamd)
         ROOT/state/dovecot/  ROOT/log/ (all logs)  ROOT/mail/ (Maildirs)  ROOT/tls/
         ROOT/stack.json              the ports, as printed by `up`
@@ -192,15 +193,21 @@ class StackLayout:
     def opendkim_pid(self, algorithm: str) -> Path:
         return self.run_dir / f"opendkim-{algorithm}.pid"
 
+    @property
+    def postsrsd_pid(self) -> Path:
+        return self.run_dir / "postsrsd.pid"
+
     def pid_files(self) -> dict[str, Path]:
         """Each daemon's pid file, in the order they are stopped (Postfix first: it stops
         taking mail before its milters, its auth policy and its LMTP target go away).
-        The OpenDKIM processes run only for the configured algorithms."""
+        The OpenDKIM processes run only for the configured algorithms, postsrsd only with
+        SRS enabled."""
         return {
             "postfix": self.postfix_pid,
             "milter": self.milter_pid,
             "opendkim-rsa": self.opendkim_pid("rsa"),
             "opendkim-ed25519": self.opendkim_pid("ed25519"),
+            "postsrsd": self.postsrsd_pid,
             "authpolicy": self.authpolicy_pid,
             "rspamd": self.rspamd_pid,
             "dovecot": self.dovecot_pid,
@@ -280,6 +287,18 @@ class Relay:
 
 
 @dataclass(frozen=True)
+class Srs:
+    """postsrsd, the Sender Rewriting Scheme (`render.srs`): the domain of the rewritten
+    senders, its two TCP lookup tables, and the file with its secret (the same on every
+    mail node, or bounces to an address another node rewrote are refused)."""
+
+    domain: str
+    forward: Endpoint
+    reverse: Endpoint
+    secret_file: Path
+
+
+@dataclass(frozen=True)
 class Site:
     """One installation of the data plane, as the renderers see it.
 
@@ -322,6 +341,8 @@ class Site:
     # Outbound mail: None goes straight to each recipient domain's MX (a private stack
     # refuses off-machine mail then); a relay sends everything through that smarthost.
     relay: Relay | None = None
+    # SRS for mail forwarded off the machine (None: envelope senders are left as they are).
+    srs: Srs | None = None
 
 
 @dataclass(frozen=True)

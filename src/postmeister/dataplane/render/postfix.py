@@ -33,6 +33,8 @@ from postmeister.dataplane.render.model import (
     Site,
     SqliteDatabase,
 )
+from postmeister.dataplane.render.srs import HOSTED_SENDER_QUERY
+from postmeister.dataplane.render.srs import main_cf_lines as srs_main_cf_lines
 
 HEADER = (
     f"# Rendered by `postmeister dataplane render` (data-plane contract v{CONTRACT_VERSION}).\n"
@@ -154,6 +156,19 @@ MAPS: tuple[PostfixMap, ...] = (
             "WHERE username = '%u@%d' AND submission_disabled = 1"
         ),
         why="check_sasl_access: refuse to relay for a login whose submission is disabled",
+    ),
+)
+
+
+# Rendered only with SRS (`Site.srs`, render/srs.py): the first of the sender canonical maps.
+SRS_HOSTED_SENDERS = PostfixMap(
+    stem="srs-hosted-senders",
+    parameter="sender_canonical_maps",
+    view=DOMAINS,
+    query=HOSTED_SENDER_QUERY,
+    why=(
+        "SRS: a sender in a hosted domain maps to itself, so postsrsd (the next map) "
+        "is not asked and it is not rewritten"
     ),
 )
 
@@ -297,6 +312,8 @@ def main_cf_fragment(site: Site) -> str:
     signers = " ".join(f"inet:{signer.endpoint}" for signer in site.dkim_signers)
     lines.append(f"postmeister_dkim_milters = {signers}\n".replace(" \n", "\n"))
     lines.extend(relay_lines(site))
+    if site.srs is not None:
+        lines.extend(srs_main_cf_lines(site.srs, map_reference(site, SRS_HOSTED_SENDERS)))
     if site.tls is not None:
         lines.append(
             "# Read when an smtpd process starts: after a renewal, `postfix reload`\n"
@@ -436,7 +453,8 @@ def instance_main_cf(site: Site, instance: Instance) -> str:
         "myorigin = $myhostname\n",
         "mydestination =\n",
         "mynetworks =\n",
-        "relay_domains =\n",
+        # With SRS the fragment below names the SRS domain instead.
+        *([] if site.srs is not None else ["relay_domains =\n"]),
         "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
         f"inet_interfaces = {instance.listen}\n",
         "inet_protocols = ipv4\n",
@@ -497,6 +515,8 @@ def instance_master_cf(site: Site, instance: Instance) -> str:
 
 def render_postfix(site: Site) -> list[RenderedFile]:
     files = [map_file(site, m) for m in MAPS]
+    if site.srs is not None:
+        files.append(map_file(site, SRS_HOSTED_SENDERS))
     files.append(RenderedFile("postfix/main.cf.postmeister", main_cf_fragment(site)))
     files.append(RenderedFile("postfix/master.cf.postmeister", master_cf_fragment(site)))
     if site.instance is not None:

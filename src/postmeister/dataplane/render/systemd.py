@@ -10,7 +10,8 @@ Each unit gets the least rights that work:
   joins the SQLite group to read the database, or only reads its configuration for
   PostgreSQL;
 - the auth policy service needs neither the database nor any file but its configuration:
-  a dynamic user with no extra group.
+  a dynamic user with no extra group; so does postsrsd, which gets its secret as a systemd
+  credential.
 
 Ordering: the milters and the auth policy start before Postfix and Dovecot (Postfix answers
 4xx while its milter is missing, Dovecot refuses logins while its policy service is), and
@@ -22,11 +23,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from postmeister.dataplane.render.model import RenderedFile
+from postmeister.dataplane.render.model import RenderedFile, Srs
+from postmeister.dataplane.render.srs import POSTSRSD, postsrsd_arguments
 
 CONTROLLER_UNIT = "postmeister.service"
 MILTER_UNIT = "postmeister-milter.service"
 AUTHPOLICY_UNIT = "postmeister-authpolicy.service"
+POSTSRSD_UNIT = "postmeister-postsrsd.service"
+# Where systemd puts the unit's copy of the SRS secret (a path, not the secret).
+SRS_CREDENTIAL_PATH = "${CREDENTIALS_DIRECTORY}/srs-secret"
 
 HEADER = (
     "# Rendered by `postmeister dataplane install`. Do not edit: a drop-in in\n"
@@ -83,6 +88,8 @@ class Units:
     # reading `<opendkim_dir>/<algorithm>.conf`.
     dkim_algorithms: tuple[str, ...] = ()
     opendkim_dir: Path = Path("/etc/opendkim")
+    # postsrsd, when SRS is on (`render.srs`).
+    srs: Srs | None = None
 
 
 def _unit(name: str, unit: list[str], service: list[str], wanted_by: str) -> RenderedFile:
@@ -221,6 +228,31 @@ def opendkim_unit(units: Units, algorithm: str) -> RenderedFile:
     )
 
 
+def postsrsd_unit(srs: Srs) -> RenderedFile:
+    """Debian's postsrsd binary with our tables' ports (Debian's `postsrsd.service` is left
+    as it is, on its own ports), as a dynamic user: the secret file is root's alone (0600),
+    and systemd hands the unit a copy that only the unit can read (LoadCredential)."""
+    arguments = postsrsd_arguments(srs, secret_file=SRS_CREDENTIAL_PATH)
+    return _unit(
+        POSTSRSD_UNIT,
+        [
+            "Description=postsrsd for Postmeister (SRS lookup tables for Postfix)",
+            "After=network.target",
+            # Postfix answers 4xx while a canonical map cannot be asked.
+            "Before=postfix.service",
+        ],
+        [
+            "Type=simple",
+            "DynamicUser=yes",
+            f"LoadCredential=srs-secret:{srs.secret_file}",
+            f"ExecStart={POSTSRSD} {' '.join(arguments)}",
+            "Restart=on-failure",
+            "RestartSec=1s",
+        ],
+        "multi-user.target",
+    )
+
+
 def render_units(units: Units) -> list[RenderedFile]:
     """The units, as `systemd/<name>` (installed into /etc/systemd/system/)."""
     return [
@@ -228,4 +260,5 @@ def render_units(units: Units) -> list[RenderedFile]:
         milter_unit(units),
         authpolicy_unit(units),
         *(opendkim_unit(units, algorithm) for algorithm in units.dkim_algorithms),
+        *([postsrsd_unit(units.srs)] if units.srs is not None else []),
     ]
