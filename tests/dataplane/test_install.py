@@ -380,6 +380,36 @@ def test_database_passwords_stay_out_of_the_diffs_and_world_readable_files(
     assert "Wants=postgresql.service\n" in milter and "ReadWritePaths" not in milter
 
 
+def test_the_smarthost_password_is_installed_only_into_its_root_map(
+    staging: Path, env: dict[str, str], postmeister_cli: CliWorker, tmp_path: Path
+) -> None:
+    password = "relay-pw-only-in-the-map"
+    password_file = tmp_path / "relay-password"
+    password_file.write_text(password + "\n")
+    relayed = {
+        **env,
+        "POSTMEISTER_DATAPLANE__OUTBOUND_RELAY": "[smtp.relay.example]:587",
+        "POSTMEISTER_DATAPLANE__OUTBOUND_RELAY_USERNAME": "mail-node-1",
+        "POSTMEISTER_DATAPLANE__OUTBOUND_RELAY_PASSWORD_FILE": str(password_file),
+    }
+    dry = run(postmeister_cli, relayed, "install", "--root", str(staging), "--dry-run")
+    assert password not in dry.stdout + dry.stderr
+    run(postmeister_cli, relayed, "install", "--root", str(staging))
+    relay_map = staging / "etc/postfix/relay-password"
+    assert relay_map.read_text() == f"[smtp.relay.example]:587 mail-node-1:{password}\n"
+    assert stat.S_IMODE(relay_map.stat().st_mode) == 0o640
+    holding = {
+        str(path.relative_to(staging))
+        for path in staging.rglob("*")
+        if path.is_file()
+        and BACKUPS not in path.relative_to(staging).parents
+        and password.encode() in path.read_bytes()
+    }
+    assert holding == {"etc/postfix/relay-password"}
+    main_cf = (staging / "etc/postfix/main.cf").read_text()
+    assert "smtp_sasl_password_maps = texthash:/etc/postfix/relay-password" in main_cf
+
+
 def test_a_data_dir_holding_the_backups_is_refused(
     staging: Path, env: dict[str, str], postmeister_cli: CliWorker
 ) -> None:

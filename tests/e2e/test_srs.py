@@ -14,6 +14,7 @@ on 127.0.0.2 (tests/support/receiver.py), which plays the other provider a forwa
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import smtplib
@@ -30,7 +31,14 @@ from postmeister.db import make_engine
 from postmeister.store import migrate
 from tests.conftest import PG_ADMIN_URL
 from tests.e2e import hosting
-from tests.e2e.conftest import Stack, shared_tmp_dir, start_stack, strong_password, unique
+from tests.e2e.conftest import (
+    Stack,
+    dataplane_cli,
+    shared_tmp_dir,
+    start_stack,
+    strong_password,
+    unique,
+)
 from tests.e2e.mail import (
     HOST,
     deliver,
@@ -258,3 +266,14 @@ def test_a_forged_srs_address_is_refused_at_rcpt(forwarding: Forwarding) -> None
         assert smtp.mail("")[0] == 250
         code, reply = smtp.rcpt(forged)
     assert code == 550, reply
+
+
+def test_dataplane_status_reports_postsrsd(forwarding: Forwarding) -> None:
+    stack = forwarding.stack
+    result = dataplane_cli("status", "--dir", str(stack.root), env=stack.env)
+    report = json.loads(result.stdout)
+    assert report["daemons"]["postsrsd"] == {
+        "answers": True,
+        "reads_contract": None,
+        "detail": "answers",
+    }, report

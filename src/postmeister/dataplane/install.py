@@ -47,6 +47,7 @@ from postmeister.dataplane.render.model import (
     Endpoint,
     PostgresDatabase,
     RenderedFile,
+    Site,
     SqliteDatabase,
     Tls,
 )
@@ -245,7 +246,7 @@ def _srs_domain_warnings(theirs: dict[str, str], ours: dict[str, str]) -> list[s
     return [
         f"{MAIN_CF}: mydestination includes the SRS domain {domain}: bounces to forwarded "
         "mail would be refused as unknown local users; remove it from mydestination or set "
-        "POSTMEISTER_SRS__DOMAIN to another name (README \"SRS\")"
+        'POSTMEISTER_SRS__DOMAIN to another name (README "SRS")'
     ]
 
 
@@ -660,10 +661,30 @@ def rendered_for_install(
     environment = environment_file(
         environ, data_dir=data_dir, database_url=settings.resolved_database_url
     )
-    rendered = [*render_site(site), *render_units(units)]
+    rendered = [*render_site(site), *render_units(units), *_relay_password_file(site)]
     if with_webmail:
         rendered.extend(webmail.render_webmail(production_webmail(settings)))
     return rendered, environment, site.sqlite_group
+
+
+def _relay_password_file(site: Site) -> list[RenderedFile]:
+    """The smarthost's SASL password map, read from `outbound_relay_password_file` (never
+    in settings, never rendered into main.cf): a secret file of root's group, which Postfix
+    opens as root before it drops its privileges."""
+    from postmeister.dataplane.render.postfix import relay_password_entry, relay_password_map
+
+    relay = site.relay
+    if relay is None or relay.username is None:
+        return []
+    if relay.password_file is None:
+        raise InstallError("outbound_relay_username is set but outbound_relay_password_file not")
+    try:
+        password = relay.password_file.read_text().strip()
+    except OSError as error:
+        raise InstallError(f"cannot read the smarthost password file: {error}") from error
+    path = PurePosixPath(relay_password_map(site)).relative_to(PurePosixPath(str(CONFIG_DIR)))
+    entry = relay_password_entry(relay, password)
+    return [RenderedFile(str(path), entry, secret=True, group="root")]
 
 
 def production_webmail(settings: Settings) -> webmail.Webmail:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -60,6 +61,8 @@ class Targets:
     pop3s: Endpoint | None = None
     # The OpenDKIM signers, by algorithm (empty: none configured, not reported).
     opendkim: tuple[Endpoint, ...] = ()
+    # postsrsd's forward and reverse tables (empty: SRS off, not reported).
+    postsrsd: tuple[Endpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ def stack_targets(root: Path) -> Targets:
         imaps=optional("imaps"),
         pop3s=optional("pop3s"),
         opendkim=tuple(at(name) for name in sorted(ports) if name.startswith("dkim_")),
+        postsrsd=tuple(at(name) for name in ("srs_forward", "srs_reverse") if name in ports),
     )
 
 
@@ -129,6 +133,14 @@ def system_targets(settings: Settings) -> Targets:
             )
             for algorithm in settings.dkim.algorithms
         ),
+        postsrsd=(
+            (
+                Endpoint(settings.srs.listen_host, settings.srs.forward_port),
+                Endpoint(settings.srs.listen_host, settings.srs.reverse_port),
+            )
+            if settings.srs.enabled
+            else ()
+        ),
     )
 
 
@@ -142,6 +154,8 @@ def status(targets: Targets) -> dict[str, Any]:
     }
     if targets.opendkim:
         daemons["opendkim"] = _opendkim(targets.opendkim)
+    if targets.postsrsd:
+        daemons["postsrsd"] = _postsrsd(targets.postsrsd)
     return {
         "ok": all(d.ok for d in daemons.values()),
         "daemons": {name: asdict(d) for name, d in daemons.items()},
@@ -272,6 +286,25 @@ def _milter(targets: Targets) -> DaemonStatus:
 def _opendkim(endpoints: tuple[Endpoint, ...]) -> DaemonStatus:
     # OpenDKIM has no status query: a missing key table shows only when it signs (4xx).
     problems = [p for p in (_connects(e) for e in endpoints) if p]
+    return DaemonStatus(not problems, None, "; ".join(problems) or "answers")
+
+
+def _postsrsd(endpoints: tuple[Endpoint, ...]) -> DaemonStatus:
+    """One lookup on each table (Postfix's tcp_table protocol): any reply code means the
+    table answers; the forward table must rewrite an outside address."""
+    problems = []
+    for endpoint in endpoints:
+        try:
+            with socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT) as s:
+                s.sendall(b"get postmaster@status-check.invalid\n")
+                reply = s.recv(512).decode(errors="replace").strip()
+        except OSError as exc:
+            problems.append(f"{endpoint}: {exc.strerror or exc}")
+            continue
+        if not re.match(r"[2-5]\d\d ", reply):
+            problems.append(f"{endpoint}: not a lookup table reply: {reply[:80]!r}")
+        elif endpoint == endpoints[0] and not reply.startswith("200 SRS0="):
+            problems.append(f"{endpoint}: does not rewrite: {reply[:80]!r}")
     return DaemonStatus(not problems, None, "; ".join(problems) or "answers")
 
 
