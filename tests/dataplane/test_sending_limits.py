@@ -17,6 +17,7 @@ from postmeister.dataplane.milter.lookups import ContractLookups, SqliteDatabase
 from postmeister.db import unit_of_work
 from postmeister.domain.customers.service import create_customer
 from postmeister.domain.domains.service import add_domain
+from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.sending_limits.service import report_limit_hits
 from postmeister.domain.webhooks.rules import event_types
 from postmeister.models import (
@@ -27,6 +28,7 @@ from postmeister.models import (
     SendingLimitHit,
     SendingLimitOverride,
 )
+from tests.conftest import fast_password_settings
 from tests.dataplane.test_sender_tenancy import milter_database
 
 NOW = dt.datetime(2026, 12, 1, 22, 30, tzinfo=dt.UTC)
@@ -227,9 +229,9 @@ def test_the_job_audits_each_deferral_once_and_queues_the_webhook(
     limiter.admit("info@alice.example", 1)
     limiter.admit("info@alice.example", 1)
     with unit_of_work(sessions) as session:
-        assert report_limit_hits(session, now=NOW, disable_submission=False) == 1
+        assert report_limit_hits(session, now=NOW, disable_submission=None) == 1
     with unit_of_work(sessions) as session:
-        assert report_limit_hits(session, now=NOW, disable_submission=False) == 0
+        assert report_limit_hits(session, now=NOW, disable_submission=None) == 0
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "sending_limit_reached")
         ).all()
@@ -264,13 +266,11 @@ def test_the_job_can_switch_submission_off_and_forgets_old_counters(
     with unit_of_work(sessions) as session:
         session.add(SendingCounter(subject="info@alice.example", period="2026-11-29", messages=9))
     with unit_of_work(sessions) as session:
-        report_limit_hits(session, now=NOW, disable_submission=True)
+        report_limit_hits(session, now=NOW, disable_submission=Passwords(fast_password_settings()))
     with unit_of_work(sessions) as session:
         assert session.get_one(Address, ids["info@alice.example"]).submission_disabled is True
         assert session.get_one(Address, ids["sales@alice.example"]).submission_disabled is False
         assert session.get(SendingCounter, ("info@alice.example", "2026-11-29")) is None
         assert session.get(SendingCounter, ("info@alice.example", "2026-12-01")) is not None
-        switched = session.scalars(
-            select(AuditEvent).where(AuditEvent.resource == "address")
-        ).all()
+        switched = session.scalars(select(AuditEvent).where(AuditEvent.resource == "address")).all()
         assert [e.changes for e in switched][-1] == {"submission_disabled": [False, True]}

@@ -88,7 +88,7 @@ def test_a_mailbox_over_its_hourly_limit_is_deferred_and_reported(
 
     # The controller's job (run here instead of waiting for the scheduler's next tick).
     with unit_of_work(stack.sessions) as session:
-        assert report_limit_hits(session, now=dt.datetime.now(dt.UTC), disable_submission=False)
+        assert report_limit_hits(session, now=dt.datetime.now(dt.UTC), disable_submission=None)
     with unit_of_work(stack.sessions, write=False) as session:
         events = session.scalars(
             select(AuditEvent).where(

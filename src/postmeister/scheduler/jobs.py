@@ -19,6 +19,7 @@ from postmeister.config import Settings
 from postmeister.domain.audit.service import prune as prune_audit_events
 from postmeister.domain.autoresponders.service import settle_due
 from postmeister.domain.dkim.service import ensure_keys, remove_expired
+from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.sending_limits.service import report_limit_hits
 from postmeister.domain.webhooks.quota import warn_quotas
 from postmeister.scheduler.clock import Calendar
@@ -106,10 +107,12 @@ def _warn_quotas(session: Session, context: JobContext) -> int:
 
 
 def _report_sending_limits(session: Session, context: JobContext) -> int:
+    settings = context.settings
+    disable = settings.sending_limits.disable_submission
     return report_limit_hits(
         session,
         now=context.now,
-        disable_submission=context.settings.sending_limits.disable_submission,
+        disable_submission=Passwords(settings.passwords) if disable else None,
     )
 
 

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses.queries import get_address
+from postmeister.domain.addresses.service import AddressChanges, update_address
 from postmeister.domain.audit import service as audit
+from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.sending_limits.rules import (
     NAMES,
     Limits,
@@ -177,8 +179,12 @@ def change_sending_limits(
     return sending_limits_of(session, actor, address_id, now=now)
 
 
-def report_limit_hits(session: Session, *, now: dt.datetime, disable_submission: bool) -> int:
-    """Audit (and so webhook) every deferral not yet reported; how many."""
+def report_limit_hits(
+    session: Session, *, now: dt.datetime, disable_submission: Passwords | None
+) -> int:
+    """Audit (and so webhook) every deferral not yet reported; how many. With
+    `disable_submission` (the password rules every address update takes, though this one
+    sets no password) a mailbox over its own limit also has submission switched off."""
     hits = session.execute(
         select(SendingLimitHit, Address, Domain)
         .join(Address, Address.address == SendingLimitHit.login)
@@ -209,25 +215,19 @@ def report_limit_hits(session: Session, *, now: dt.datetime, disable_submission:
         )
         hit.reported_at = now
         if (
-            disable_submission
+            disable_submission is not None
             and not hit.subject.startswith("@")
             and not address.submission_disabled
         ):
-            # Through the audit trail like any change, so `address.submission_disabled` fires.
-            audit.record(
+            # The address service's own update: its rules, its audit event (and so the
+            # `address.submission_disabled` webhook), as from any other write path.
+            update_address(
                 session,
-                audit.event(
-                    resource="address",
-                    resource_id=address.id,
-                    action="updated",
-                    customer_id=domain.customer_id,
-                    domain_id=domain.id,
-                    name=address.address,
-                    before={"submission_disabled": False},
-                    after={"submission_disabled": True},
-                ),
+                Actor.system(),
+                address,
+                AddressChanges(submission_disabled=True),
+                passwords=disable_submission,
             )
-            address.submission_disabled = True
     # Hits of a subject whose mailbox is gone have no one to report to.
     session.execute(
         delete(SendingLimitHit).where(
