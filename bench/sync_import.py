@@ -8,7 +8,12 @@ process so that its peak memory (max RSS) is its own:
 - noop:    the same document again (must write nothing)
 - change:  1 % of the entries changed (half new hashes, half new alias targets)
 
-Run: `.venv/bin/python -m bench.sync_import [--scale 0.1] [--backend sqlite|postgresql]`.
+Run: `.venv/bin/python -m bench.sync_import [--scale 0.1] [--backend sqlite|postgresql]
+[--repeat 3] [--compare-with DIR]`. With `--repeat N` the parse and no-op phases are run N
+times and the fastest run is kept (a busy machine only ever makes a run slower). With
+`--compare-with` a checkout of other code (say `git worktree add /tmp/base HEAD~1`) runs the
+parse and no-op phases too, alternating with this code's runs on the same document and
+database, so that a change is measured side by side in one run (`baseline_rows`).
 Prints a table and writes bench/results/sync_import.json. Not a test: nothing is asserted.
 """
 
@@ -26,6 +31,7 @@ from pathlib import Path
 from bench.common import (
     BACKENDS,
     RESULTS,
+    ROOT,
     Database,
     Json,
     create_database,
@@ -92,7 +98,14 @@ def phase(name: str, url: str, doc_path: str, customer_id: int) -> Json:
             result = outcome.result
         engine.dispose()
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "result": result, "peak_rss_mib": own_peak_rss_mib()}
+    import postmeister  # which checkout ran, for `--compare-with`
+
+    return {
+        "seconds": seconds,
+        "result": result,
+        "peak_rss_mib": own_peak_rss_mib(),
+        "code": str(Path(postmeister.__file__).parent),
+    }
 
 
 def _prepare_database(backend: str, workdir: Path, domains: int) -> tuple[Database, int]:
@@ -111,9 +124,12 @@ def _prepare_database(backend: str, workdir: Path, domains: int) -> tuple[Databa
     return database, customer_id
 
 
-def measure(scale: float, backends: Sequence[str]) -> Json:
+def measure(
+    scale: float, backends: Sequence[str], *, repeat: int = 1, baseline: Path | None = None
+) -> Json:
     """Every phase on every backend; the report that `main` writes as JSON."""
     rows: list[Json] = []
+    baseline_rows: list[Json] = []
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp:
         workdir = Path(tmp)
         base, changed = workdir / "base.json", workdir / "changed.json"
@@ -126,27 +142,23 @@ def measure(scale: float, backends: Sequence[str]) -> Json:
         for backend in backends:
             database, customer_id = _prepare_database(backend, workdir, max(1, int(1000 * scale)))
             try:
-                parse = _child("parse", database.url, base, customer_id)
-                phases = (("parse", None), ("initial", base), ("noop", base), ("change", changed))
-                for name, doc in phases:
-                    measured = (
-                        parse if doc is None else _child(name, database.url, doc, customer_id)
-                    )
-                    row = {
-                        "backend": backend,
-                        "phase": name,
-                        "seconds": round(float(measured["seconds"]), 2),
-                        "ratio_to_parse": round(
-                            float(measured["seconds"]) / float(parse["seconds"]), 2
-                        ),
-                        "peak_rss_mib": measured["peak_rss_mib"],
-                        "result": measured["result"],
-                    }
-                    rows.append(row)
-                    log(
-                        f"{backend:<11} {name:<8} {row['seconds']:>8} s  "
-                        f"x{row['ratio_to_parse']:<6} {row['peak_rss_mib']:>7} MiB  {row['result']}"
-                    )
+                trees = {"current": None, **({"baseline": baseline} if baseline else {})}
+                parse = _best("parse", database.url, base, customer_id, trees, repeat)
+                runs = {code: {"parse": parse[code]} for code in trees}
+                runs["current"]["initial"] = _child("initial", database.url, base, customer_id)
+                noop = _best("noop", database.url, base, customer_id, trees, repeat)
+                for code in trees:
+                    runs[code]["noop"] = noop[code]
+                runs["current"]["change"] = _child("change", database.url, changed, customer_id)
+                for code, phases in runs.items():
+                    for name, measured in phases.items():
+                        row = _row(backend, name, measured, phases["parse"])
+                        (rows if code == "current" else baseline_rows).append(row)
+                        log(
+                            f"{backend:<11} {name:<8} {row['seconds']:>8} s  "
+                            f"x{row['ratio_to_parse']:<6} {row['peak_rss_mib']:>7} MiB  "
+                            f"{row['result']}" + (f" ({code})" if baseline else "")
+                        )
             finally:
                 database.drop()
     return {
@@ -155,11 +167,47 @@ def measure(scale: float, backends: Sequence[str]) -> Json:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "max_rss_limit_note": "peak RSS (VmHWM) of each phase's own process",
         "rows": rows,
+        **({"baseline": str(baseline), "baseline_rows": baseline_rows} if baseline else {}),
+        "repeat": repeat,
         "self_rss_mib": own_peak_rss_mib(),
     }
 
 
-def _child(name: str, url: str, doc: Path, customer_id: int) -> Json:
+def _row(backend: str, name: str, measured: Json, parse: Json) -> Json:
+    return {
+        "backend": backend,
+        "phase": name,
+        "seconds": round(float(measured["seconds"]), 2),
+        "ratio_to_parse": round(float(measured["seconds"]) / float(parse["seconds"]), 2),
+        "peak_rss_mib": measured["peak_rss_mib"],
+        "result": measured["result"],
+    }
+
+
+def _best(
+    name: str, url: str, doc: Path, customer_id: int, trees: dict[str, Path | None], repeat: int
+) -> dict[str, Json]:
+    """The fastest of `repeat` runs of a phase that writes nothing, for each checkout in
+    `trees`, the checkouts taking turns (so that a busy spell slows both alike); the peak
+    RSS is the largest of the runs."""
+    runs: dict[str, list[Json]] = {code: [] for code in trees}
+    for _ in range(repeat):
+        for code, tree in trees.items():
+            runs[code].append(_child(name, url, doc, customer_id, tree))
+    return {
+        code: {
+            **min(measured, key=lambda r: float(r["seconds"])),
+            "peak_rss_mib": max(float(r["peak_rss_mib"]) for r in measured),
+        }
+        for code, measured in runs.items()
+    }
+
+
+def _child(name: str, url: str, doc: Path, customer_id: int, tree: Path | None = None) -> Json:
+    """One phase in a process of its own; `tree`: the checkout whose code it runs."""
+    env = None
+    if tree is not None:
+        env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{tree}"}
     measured, peak = run_child(
         "bench.sync_import",
         "--phase",
@@ -170,8 +218,12 @@ def _child(name: str, url: str, doc: Path, customer_id: int) -> Json:
         str(doc),
         "--customer",
         str(customer_id),
+        env=env,
     )
     measured["peak_rss_mib"] = peak
+    expected = (tree or ROOT) / "src" / "postmeister"
+    if Path(measured.pop("code")).resolve() != expected.resolve():
+        raise RuntimeError(f"the {name} phase ran other code than {expected}")
     return measured
 
 
@@ -179,6 +231,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 150,000 entries")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N for parse and no-op")
+    parser.add_argument("--compare-with", type=Path, help="a checkout to measure side by side")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--doc", help=argparse.SUPPRESS)
@@ -188,7 +242,9 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.url, args.doc, args.customer)))
         return
 
-    report = measure(args.scale, args.backend or list(BACKENDS))
+    report = measure(
+        args.scale, args.backend or list(BACKENDS), repeat=args.repeat, baseline=args.compare_with
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sync_import.json").write_text(json.dumps(report, indent=2) + "\n")
 

@@ -27,14 +27,16 @@ through the bulk writer (`domain.addresses.bulk`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from postmeister.domain.addresses import rules
 from postmeister.domain.addresses.syntax import (
+    MAX_ADDRESS_OCTETS,
+    MAX_LOCAL_OCTETS,
     normalise_domain,
-    parse_address,
+    parse_address_text,
     parse_local_part,
     parse_sender_patterns,
     split_comma_list,
@@ -99,6 +101,12 @@ class SyncDocument:
     it says the domain has no addresses."""
 
     domains: dict[str, DomainEntry]
+
+    def without(self, names: Collection[str]) -> SyncDocument:
+        """The document less the domains `names`."""
+        if not names:
+            return self
+        return SyncDocument({n: e for n, e in self.domains.items() if n not in names})
 
     @property
     def entry_count(self) -> int:
@@ -187,8 +195,22 @@ def _render_account(account: AccountEntry) -> dict[str, Any]:
     return rendered
 
 
-# Names taken in one domain: canonical local part -> ("account" | "alias", JSON pointer).
-_Taken = dict[str, tuple[str, str]]
+# An address can break SMTP's length limit only in a domain longer than this, as a canonical
+# local part has at most MAX_LOCAL_OCTETS: elsewhere the rule is not asked at every entry.
+_ALWAYS_SHORT_ENOUGH: Final = MAX_ADDRESS_OCTETS - 1 - MAX_LOCAL_OCTETS
+
+
+class _Names:
+    """What the entries of one domain share: its A-label ("" when the name itself is
+    invalid), whether an address in it can be too long (worked out once per domain), and
+    the names taken so far (canonical local part -> ("account" | "alias", JSON pointer))."""
+
+    __slots__ = ("alabel", "check_length", "taken")
+
+    def __init__(self, alabel: str) -> None:
+        self.alabel = alabel
+        self.check_length = len(alabel) > _ALWAYS_SHORT_ENOUGH
+        self.taken: dict[str, tuple[str, str]] = {}
 
 
 class _Repeated(dict[str, Any]):
@@ -267,15 +289,17 @@ class _Checker:
         before = len(self.problems.problems)
         members = _unique_members(body, pointer, self.problems)
         self._unknown_keys(members, _DOMAIN_KEYS, pointer)
-        taken: _Taken = {}
+        names = _Names(alabel)
         accounts: list[AccountEntry] = []
+        prefix = f"{pointer}/{ACCOUNT_KEY}/"
         for index, item in self._items(members, ACCOUNT_KEY, pointer):
-            account = self._account(item, f"{pointer}/{ACCOUNT_KEY}/{index}", alabel, taken)
+            account = self._account(item, f"{prefix}{index}", names)
             if account is not None:
                 accounts.append(account)
         aliases: list[AliasEntry] = []
+        prefix = f"{pointer}/{ALIAS_KEY}/"
         for index, item in self._items(members, ALIAS_KEY, pointer):
-            alias = self._alias(item, f"{pointer}/{ALIAS_KEY}/{index}", alabel, taken)
+            alias = self._alias(item, f"{prefix}{index}", names)
             if alias is not None:
                 aliases.append(alias)
         if len(self.problems.problems) != before:
@@ -293,26 +317,29 @@ class _Checker:
             return ()
         return enumerate(value)
 
-    def _account(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AccountEntry | None:
+    def _account(self, item: Any, pointer: str, names: _Names) -> AccountEntry | None:
         members = self._members(item, _ACCOUNT_FIELDS, pointer, optional=_ACCOUNT_OPTIONAL)
         if members is None:
             return None
-        local_part = self._name(members["name"], pointer, taken, kind="account", alabel=alabel)
-        before = len(self.problems.problems)
+        local_part = self._name(members["name"], pointer, names, "account")
+        problems = self.problems.problems
+        before = len(problems)
         try:
             # The bare hash, so a prefixed document plans against (and exports as) what is stored.
             password_hash = normalise_crypt_hash(members["password"], field=f"{pointer}/password")
         except InvalidInput as exc:
-            self.problems.problems.extend(exc.problems)
-        whitelist = self._whitelist(members, pointer)
-        subaddress = members.get("subaddress_extension")
-        if "subaddress_extension" in members and not isinstance(subaddress, bool):
-            self._add(
-                f"{pointer}/subaddress_extension",
-                f"must be true or false, not {_kind(subaddress)}",
-                "type",
-            )
-        if local_part is None or len(self.problems.problems) != before:
+            problems.extend(exc.problems)
+        whitelist = subaddress = None
+        if len(members) > len(_ACCOUNT_FIELDS):  # `_members` lets only the optional keys by
+            whitelist = self._whitelist(members, pointer)
+            subaddress = members.get("subaddress_extension")
+            if "subaddress_extension" in members and not isinstance(subaddress, bool):
+                self._add(
+                    f"{pointer}/subaddress_extension",
+                    f"must be true or false, not {_kind(subaddress)}",
+                    "type",
+                )
+        if local_part is None or len(problems) != before:
             return None
         return AccountEntry(local_part, password_hash, whitelist, subaddress, pointer)
 
@@ -331,13 +358,13 @@ class _Checker:
             self.problems.problems.extend(exc.problems)
             return None
 
-    def _alias(self, item: Any, pointer: str, alabel: str, taken: _Taken) -> AliasEntry | None:
+    def _alias(self, item: Any, pointer: str, names: _Names) -> AliasEntry | None:
         members = self._members(item, _ALIAS_FIELDS, pointer)
         if members is None:
             return None
         name, to = members["name"], members["to"]
-        local_part = self._name(name, pointer, taken, kind="alias", alabel=alabel)
-        own = f"{local_part}@{alabel}" if local_part else None
+        local_part = self._name(name, pointer, names, "alias")
+        own = f"{local_part}@{names.alabel}" if local_part else None
         targets, problems = rules.check_targets(
             split_comma_list(to),
             own=own,
@@ -382,27 +409,26 @@ class _Checker:
             return None
         return members
 
-    def _name(
-        self, name: str, pointer: str, taken: _Taken, *, kind: str, alabel: str
-    ) -> str | None:
-        field = f"{pointer}/name"
+    def _name(self, name: str, pointer: str, names: _Names, kind: str) -> str | None:
         local_part = self._local_parts.get(name)
         if local_part is None:
             try:
-                local_part = parse_local_part(name, field=field)
+                local_part = parse_local_part(name, field=f"{pointer}/name")
             except InvalidInput as exc:
                 self.problems.problems.extend(exc.problems)
                 return None
             self._local_parts[name] = local_part
-        if alabel:
-            too_long = rules.address_problems(f"{local_part}@{alabel}", field=field)
+        alabel = names.alabel
+        if names.check_length:
+            too_long = rules.address_problems(f"{local_part}@{alabel}", field=f"{pointer}/name")
             if too_long:
                 self.problems.problems.extend(too_long)
                 return None
-        first = taken.get(local_part)
+        first = names.taken.get(local_part)
         if first is None:
-            taken[local_part] = (kind, pointer)
+            names.taken[local_part] = (kind, pointer)
             return local_part
+        field = f"{pointer}/name"
         first_kind, first_pointer = first
         if kind != first_kind:
             existing = rules.exists_detail(f"{local_part}@{alabel}", "mailbox")
@@ -417,7 +443,7 @@ class _Checker:
         """A recipient's canonical address; each distinct spelling is parsed once."""
         address = self._targets.get(value)
         if address is None:
-            address = parse_address(value, field=field).address
+            address = parse_address_text(value, field=field)
             self._targets[value] = address
         return address
 

@@ -78,16 +78,18 @@ class Plan:
         return sum(1 for change in self.changes if change.action == action)
 
 
-def make_plan(document: SyncDocument, current: Mapping[str, CurrentAddress]) -> Plan:
+def make_plan(
+    document: SyncDocument, current: Mapping[str, CurrentAddress], *, unchanged: int = 0
+) -> Plan:
     """The changes that make `current` equal to what `document` says.
 
     `current` maps canonical address (`local@a-label`) to its stored state and must hold the
     addresses of exactly the domains the document covers: every one of them that the
     document does not list is planned for deletion. An address of another domain is a
     caller bug and raises `ValueError` (rather than deleting it, or silently skipping it).
+    `unchanged` counts addresses already known to match (of domains left out of `document`).
     """
     changes: list[Change] = []
-    unchanged = 0
     wanted: set[str] = set()
     for domain, entry in document.domains.items():
         suffix = "@" + domain

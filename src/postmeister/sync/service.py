@@ -37,6 +37,7 @@ from postmeister.sync.apply import Progress, apply_plan, check_plan, load_curren
 from postmeister.sync.document import parse_document
 from postmeister.sync.fetch import FetchFailed, fetch_document
 from postmeister.sync.plan import Plan, make_plan
+from postmeister.sync.unchanged import unchanged_domains
 
 Result = Literal["applied", "unchanged", "planned", "held", "rejected", "failed"]
 # The runs that the audit trail records (an unchanged poll every few minutes is no news;
@@ -87,11 +88,14 @@ def sync_document(
     actor = Actor.for_customer(customer_id)
     document = parse_document(raw)
     domains = resolve_domains(session, actor, document, source_id=source.id if source else None)
-    current = load_current(session, actor, [d.id for d in domains.values()])
-    plan = make_plan(document, current)
+    # Only the domains that differ from the document are read row by row and planned.
+    same = unchanged_domains(session, actor, document, {n: d.id for n, d in domains.items()})
+    current = load_current(session, actor, [d.id for n, d in domains.items() if n not in same])
+    plan = make_plan(document.without(same), current, unchanged=sum(same.values()))
+    managed = len(current) + sum(same.values())
     quota_bytes = quota_limit_for(actor, max_quota_bytes)
     check_plan(session, actor, plan, domains, document, quota_bytes=quota_bytes)
-    share = plan.deletion_share(len(current))
+    share = plan.deletion_share(managed)
     if dry_run:
         return SyncOutcome("planned", plan, deletion_share=share)
     digest = document_digest(raw)
@@ -100,7 +104,7 @@ def sync_document(
         if source is not None:
             source.pending_document_sha256 = digest
         message = (
-            f"the document would delete {plan.deleted} of {len(current)} addresses "
+            f"the document would delete {plan.deleted} of {managed} addresses "
             f"({share:.0%}, more than the allowed {settings.max_delete_share:.0%}); "
             "it waits for an operator's confirmation"
         )
