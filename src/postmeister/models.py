@@ -104,6 +104,11 @@ class Package(Timestamped, Base):
     domain_messages_per_day: Mapped[int | None] = mapped_column(Integer)
     domain_recipients_per_hour: Mapped[int | None] = mapped_column(Integer)
     domain_recipients_per_day: Mapped[int | None] = mapped_column(Integer)
+    # May a mailbox owner change the mailbox's own forwarding in the web self-service
+    # (migration 0017)? Off by default: forwarding lets mail leave the provider.
+    allow_self_service_forwarding: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="0"
+    )
 
     customer: Mapped[Customer] = relationship(back_populates="packages")
     __table_args__ = (

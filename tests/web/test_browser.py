@@ -51,7 +51,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures used by this module
     strong_password,
     unique,
 )
-from tests.e2e.mail import imap_login_works
+from tests.e2e.mail import deliver, imap_login_works, wait_for_subject
 from tests.support.dns_server import NsdServer, nsd
 from tests.support.docserver import DocumentServer, Reply
 from tests.support.processes import free_port
@@ -327,6 +327,49 @@ def test_mailbox_owner_changes_the_password_and_the_old_one_stops_at_once(
     expect(page.get_by_role("status")).to_contain_text("The password was changed")
     assert not imap_login_works(plane.ports["imap"], box.address, box.password)
     assert imap_login_works(plane.ports["imap"], box.address, new_password)
+    context.close()
+
+
+def test_mailbox_owner_forwards_mail_once_the_package_allows_it(
+    web: WebServer, chromium: Browser
+) -> None:
+    """The admin grants self-service forwarding on the package (API); the owner sets a
+    target on the page, and real Postfix then delivers each message to both mailboxes."""
+    plane = web.stack
+    customer = hosting.customer(plane, prefix="webforward")
+    boxes: dict[str, tuple[str, str]] = {}
+    for local in ("owner", "copy"):
+        address = f"{local}@{customer.domain}"
+        boxes[local] = (address, strong_password(address))
+        created = hosting.request_as(
+            plane, customer.token, "POST", "/email-addresses",
+            {"data": {"type": "email-address", "attributes": {
+                "address": address, "address_type": "mailbox", "password": boxes[local][1]}}},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+    package = hosting.request_as(plane, customer.token, "GET", "/packages").json()["data"][0]["id"]
+    granted = hosting.request_as(
+        plane, customer.admin, "PATCH", f"/packages/{package}",
+        {"data": {"type": "package", "id": package,
+                  "attributes": {"allow_self_service_forwarding": True}}},
+    )  # fmt: skip
+    assert granted.status_code == 200, granted.text
+    context = new_context(chromium)
+    page = context.new_page()
+    log_in(page, web, *boxes["owner"], mailbox=True)
+    page.get_by_label("Forward to (one address per line)").fill(boxes["copy"][0])
+    submit(page, "Save forwarding")
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_label("Forward to (one address per line)")).to_have_value(
+        boxes["copy"][0] + "\n"
+    )
+    photograph(chromium, context, page.url.split("?")[0], "mailbox-forwarding", web)
+    subject = unique("forwarded")
+    codes = deliver(plane.ports["smtp"], sender="someone@sender.example",
+                    recipients=[boxes["owner"][0]], subject=subject)  # fmt: skip
+    assert codes == {boxes["owner"][0]: 250}
+    assert wait_for_subject(plane.ports["imap"], *boxes["owner"], subject), "a copy stays"
+    assert wait_for_subject(plane.ports["imap"], *boxes["copy"], subject), "and one is forwarded"
     context.close()
 
 

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from postmeister.api.common import app_state, passwords_ahead, transaction
 from postmeister.domain.addresses import service as addresses
-from postmeister.domain.addresses.schemas import UNSET, AddressChanges
+from postmeister.domain.addresses.schemas import UNSET, AddressChanges, AddressPage
 from postmeister.domain.app_passwords import service as app_passwords
 from postmeister.domain.audit import service as audit
 from postmeister.domain.audit.schemas import EventFilter
 from postmeister.domain.domains.service import list_domain_page
 from postmeister.domain.packages import service as packages
+from postmeister.errors import NotFound
 from postmeister.models import Address
 from postmeister.web import forms, security
 from postmeister.web.auth import Customer, Form, Visitor
@@ -65,15 +66,20 @@ def address_list(request: Request, who: Customer) -> Response:
     by_address = query if query and "@" in query else None
     by_domain = query if query and "@" not in query else None
     with transaction(request) as session:
-        found = addresses.list_address_page(
-            session,
-            who.actor,
-            size=PAGE_SIZE,
-            after_id=after,
-            before_id=before,
-            address=by_address,
-            domain=by_domain,
-        )
+        try:
+            found = addresses.list_address_page(
+                session,
+                who.actor,
+                size=PAGE_SIZE,
+                after_id=after,
+                before_id=before,
+                address=by_address,
+                domain=by_domain,
+            )
+        except NotFound:
+            # A search for a domain that is not the customer's (missing, or another
+            # customer's: the same answer) matches nothing; it is not an error page.
+            found = AddressPage(addresses=[], more_before=False, more_after=False)
         return page(request, who, "customer/addresses.html", found=found, query=query)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from postmeister.api import errors
+from postmeister.web import messages
 from postmeister.web.auth import visitor
 from postmeister.web.security import CsrfRejected, LoginRequired
 from postmeister.web.templating import page, redirect
@@ -24,5 +25,6 @@ def respond(exc: Exception, request: Request) -> Response:
     key = "error.not_found" if failure.status == 404 else None
     return page(
         request, who, "error.html", status=failure.status, message_key=key,
-        detail=failure.detail if key is None and failure.status < 500 else None,
+        detail=messages.failure_detail(who.locale, failure.code, failure.detail)
+        if key is None and failure.status < 500 else None,
     )  # fmt: skip

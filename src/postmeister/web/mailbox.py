@@ -1,6 +1,7 @@
 """Mailbox self-service: the owner, logged in with the mailbox's own password, changes the
-password (ending the mailbox's other sessions), the autoresponder, the spam handling, and
-manages application passwords. Only the session's own address is ever loaded."""
+password (ending the mailbox's other sessions), the autoresponder, the spam handling, the
+forwarding when the package allows it (`domain.packages.self_service`), and manages
+application passwords. Only the session's own address is ever loaded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from postmeister.api.common import app_state, passwords_ahead, transaction
 from postmeister.domain.addresses import service as addresses
 from postmeister.domain.app_passwords import service as app_passwords
+from postmeister.domain.packages import self_service
 from postmeister.domain.web_users import service as web_users
 from postmeister.models import Address
 from postmeister.web import forms, security
@@ -32,6 +34,7 @@ def _page(request: Request, who: Visitor, session: Session, *, status: int = 200
     notice = next((k for k in ("saved", "revoked", "changed") if k in request.query_params), None)
     return page(request, who, "mailbox/home.html", status=status, address=address,
                 app_passwords=app_passwords.list_app_passwords(session, address),
+                may_forward=self_service.may_change_own_forwarding(session, address),
                 problems=problems or [], notice=notice, base=BASE)  # fmt: skip
 
 
@@ -56,6 +59,21 @@ def settings(request: Request, who: Mailbox, form: Form) -> Response:
                 session, who.actor, address, forms.mailbox_settings(form, address),
                 passwords=app_state(request).passwords, today=today(request),
                 max_quota_bytes=app_state(request).settings.addresses.max_quota_bytes,
+            )  # fmt: skip
+    except SHOWN_ON_FORM as exc:
+        return _refused(request, who, exc)
+    return redirect(f"{BASE}?saved=1")
+
+
+@router.post("/forwarding")
+def forwarding(request: Request, who: Mailbox, form: Form) -> Response:
+    """The mailbox's forward targets, one per line; empty keeps all mail in the mailbox.
+    A package that does not allow it answers 403 (the form is not shown then either)."""
+    try:
+        with who.writing(request) as session:
+            self_service.change_own_forwarding(
+                session, who.actor, _own(session, who), forms.lines(form, "forward_to"),
+                passwords=app_state(request).passwords,
             )  # fmt: skip
     except SHOWN_ON_FORM as exc:
         return _refused(request, who, exc)

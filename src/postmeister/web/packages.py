@@ -90,8 +90,11 @@ def admin_create_package(request: Request, who: Admin, form: Form) -> Response:
         if problems or customer_id is None:
             raise InvalidInput(problems or [FieldProblem(
                 "customer_id", "the customer's id is required", "required")])  # fmt: skip
-        new = packages.NewPackage(customer_id=customer_id, name=forms.text(form, "name"),
-                                  limits=forms.package_limits(form))  # fmt: skip
+        new = packages.NewPackage(
+            customer_id=customer_id, name=forms.text(form, "name"),
+            limits=forms.package_limits(form),
+            allow_self_service_forwarding=forms.checked(form, "allow_self_service_forwarding"),
+        )  # fmt: skip
         with who.writing(request) as session:
             created = packages.create_package(session, who.actor, new).id
     except SHOWN_ON_FORM as exc:
@@ -119,8 +122,11 @@ def admin_package(request: Request, package_id: str, who: Admin) -> Response:
 def admin_update_package(request: Request, package_id: str, who: Admin, form: Form) -> Response:
     ident = key(package_id)
     try:
-        changes = packages.PackageChanges(name=forms.optional_text(form, "name"),
-                                          limits=forms.package_limits(form))  # fmt: skip
+        # The form shows the checkbox, so an unchecked one (absent) means "not allowed".
+        changes = packages.PackageChanges(
+            name=forms.optional_text(form, "name"), limits=forms.package_limits(form),
+            allow_self_service_forwarding=forms.checked(form, "allow_self_service_forwarding"),
+        )  # fmt: skip
         with who.writing(request) as session:
             package = packages.get_package(session, who.actor, ident)
             packages.update_package(session, who.actor, package, changes)

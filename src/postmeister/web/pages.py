@@ -39,7 +39,8 @@ def problems_of(exc: DomainError) -> list[Problem]:
     found = getattr(exc, "problems", None)
     if found:
         return [Problem(p.field, p.message, p.rule) for p in found]
-    return [Problem("", exc.message, None)]
+    # An error without field problems may still carry its rule (`AddressExists.rule`).
+    return [Problem("", exc.message, getattr(exc, "rule", None))]
 
 
 def status_of(exc: DomainError) -> int:

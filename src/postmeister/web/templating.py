@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -12,9 +13,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from postmeister.web import security
+from postmeister.web import messages, security
 from postmeister.web.auth import Visitor
 from postmeister.web.i18n import translate
+from postmeister.web.pages import Problem
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 STATIC: Final = Path(__file__).parent / "static"
@@ -56,6 +58,24 @@ _environment.filters["messages"] = _messages
 _environment.filters["when"] = _when
 
 
+@dataclass(frozen=True)
+class Texts:
+    """`t` in the templates: `t("key")` is a catalogue text; `t.problem(p)` and
+    `t.field(name)` put a service's problem in the page's language (`web.messages`)."""
+
+    locale: str
+
+    def __call__(self, key: str) -> str:
+        return translate(self.locale, key)
+
+    def problem(self, problem: Problem) -> str:
+        return messages.problem_message(self.locale, problem.field, problem.rule,
+                                        problem.message)  # fmt: skip
+
+    def field(self, name: str) -> str:
+        return messages.field_name(self.locale, name)
+
+
 def page(
     request: Request,
     who: Visitor,
@@ -68,10 +88,7 @@ def page(
     """The page `template` for `who`. `secret`: it shows a one-time secret, which no cache
     may keep (`no-store`, also sent by the transport layer on every response anyway)."""
     locale = who.locale
-
-    def t(key: str) -> str:
-        return translate(locale, key)
-
+    t = Texts(locale)
     body = _environment.get_template(template).render(
         t=t, who=who, locale=locale, csrf=who.csrf, csrf_field=security.CSRF_FIELD,
         prefix=security.PREFIX, path=request.url.path, **values,

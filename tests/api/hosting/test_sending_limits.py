@@ -194,3 +194,32 @@ def test_packages_show_and_change_their_sending_limits(
     assert attributes["mailbox_messages_per_day"] == 1000  # left out: the default
     assert attributes["domain_messages_per_day"] == 10000
     assert attributes["domain_messages_per_hour"] is None
+
+
+def test_a_change_of_a_packages_sending_limit_is_in_the_audit_trail(
+    client: TestClient,
+    alice: Tenant,
+    admin_auth: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    packages = client.get("/packages", headers={**admin_auth, "Accept": JSONAPI}).json()["data"]
+    (package,) = [p for p in packages if p["attributes"]["customer_id"] == alice.customer_id]
+    changed = client.patch(
+        f"/packages/{package['id']}",
+        json={
+            "data": {
+                "type": "package",
+                "id": package["id"],
+                "attributes": {"mailbox_messages_per_hour": 20},
+            }
+        },
+        headers={**admin_auth, "Content-Type": JSONAPI, "Accept": JSONAPI},
+    )
+    assert changed.status_code == 200, changed.text
+    with sessions() as session:
+        (event,) = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.resource == "package", AuditEvent.action == "updated"
+            )
+        ).all()
+    assert event.changes == {"mailbox_messages_per_hour": [200, 20]}

@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import Body, Depends, Query, Request, Response
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from postmeister.api.common import current_actor, transaction
 from postmeister.api.hosting import requests
@@ -48,6 +48,10 @@ PackageId = Annotated[str, id_path("the package's id")]
 _NO_LIMIT = "null: no limit"
 _SENT = "sent by each mailbox (UTC hours and days), unless the mailbox has its own"
 _SENT_DOMAIN = "sent by all mailboxes of each domain together"
+_FORWARDING = (
+    "whether the owner of a mailbox in the package may change its forwarding in the web"
+    " self-service"
+)
 _DEFAULTS = (
     "null: no limit; left out on create: 200 messages and 500 recipients an hour, 1000"
     " messages and 2500 recipients a day"
@@ -83,6 +87,7 @@ class PackageAttributes(BaseModel):
     domain_messages_per_day: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
     domain_recipients_per_hour: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
     domain_recipients_per_day: int | None = Field(description=f"{_SENT_DOMAIN}; {_NO_LIMIT}")
+    allow_self_service_forwarding: bool = Field(description=_FORWARDING)
     usage: Usage
     created_at: dt.datetime
 
@@ -113,6 +118,9 @@ class _Limits(Strict):
 class PackageCreateAttributes(_Limits):
     name: StrictStr = Field(description="unique per customer, 1 to 200 characters")
     customer_id: StrictInt = Field(description="the customer the package is for")
+    allow_self_service_forwarding: StrictBool = Field(
+        default=False, description=f"{_FORWARDING}; left out: false"
+    )
 
 
 class PackageCreateResource(Strict):
@@ -131,6 +139,9 @@ class PackagePatchAttributes(_Limits):
     """Only what is given changes; a limit set to null is lifted."""
 
     name: StrictStr = Field(default=None, description="a new name")  # type: ignore[assignment]
+    allow_self_service_forwarding: StrictBool = Field(  # type: ignore[assignment]
+        default=None, description=_FORWARDING
+    )
 
 
 class PackagePatchResource(Strict):
@@ -167,6 +178,7 @@ def resource(package: Package, usage: PackageUsage) -> PackageResource:
                 most_app_passwords=usage.most_app_passwords,
             ),
             created_at=package.created_at,
+            allow_self_service_forwarding=package.allow_self_service_forwarding,
             **limits,
         ),
         links=self_link(path_of(package.id)),
@@ -227,7 +239,10 @@ def create_package(
     which get their defaults."""
     attributes = body.data.attributes
     new = service.NewPackage(
-        customer_id=attributes.customer_id, name=attributes.name, limits=_given_limits(attributes)
+        customer_id=attributes.customer_id,
+        name=attributes.name,
+        limits=_given_limits(attributes),
+        allow_self_service_forwarding=attributes.allow_self_service_forwarding,
     )
     with transaction(request) as session:
         package = service.create_package(session, actor, new)
@@ -267,6 +282,7 @@ def update_package(
     changes = service.PackageChanges(
         name=attributes.name if "name" in attributes.model_fields_set else None,
         limits=_given_limits(attributes),
+        allow_self_service_forwarding=attributes.allow_self_service_forwarding,
     )
     with transaction(request) as session:
         package = service.get_package(session, actor, key)

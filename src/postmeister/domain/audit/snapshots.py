@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from postmeister.domain.audit.rules import without_credentials
+from postmeister.domain.sending_limits.rules import PACKAGE_COLUMNS
 from postmeister.models import (
     Address,
     ApiToken,
@@ -84,6 +85,8 @@ def package(row: Package) -> Snapshot:
         "max_storage_bytes": row.max_storage_bytes,
         "max_quota_bytes": row.max_quota_bytes,
         "max_app_passwords": row.max_app_passwords,
+        **{name: getattr(row, name) for name in PACKAGE_COLUMNS},
+        "allow_self_service_forwarding": row.allow_self_service_forwarding,
     }
 
 

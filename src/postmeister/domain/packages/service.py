@@ -39,11 +39,7 @@ LIMITS: Final = {
     "max_quota_bytes": BYTES_LIMIT,
     "max_app_passwords": COUNT_LIMIT,
     # Sending limits (`domain.sending_limits`): judged by the sender milter on submission.
-    **{
-        f"{of}_{name}": COUNT_LIMIT
-        for of in ("mailbox", "domain")
-        for name in SENDING_LIMIT_NAMES
-    },
+    **{f"{of}_{name}": COUNT_LIMIT for of in ("mailbox", "domain") for name in SENDING_LIMIT_NAMES},
 }
 
 
@@ -79,14 +75,17 @@ class NewPackage:
     customer_id: int
     name: str
     limits: dict[str, int | None] = field(default_factory=dict)
+    allow_self_service_forwarding: bool = False
 
 
 @dataclass(frozen=True)
 class PackageChanges:
-    """`name` None: unchanged; `limits` holds only the limits to change (None: no limit)."""
+    """`name` None: unchanged; `limits` holds only the limits to change (None: no limit);
+    `allow_self_service_forwarding` None: unchanged."""
 
     name: str | None = None
     limits: dict[str, int | None] = field(default_factory=dict)
+    allow_self_service_forwarding: bool | None = None
 
 
 def create_package(session: Session, actor: Actor, new: NewPackage) -> Package:
@@ -102,7 +101,10 @@ def create_package(session: Session, actor: Actor, new: NewPackage) -> Package:
     name = new.name.strip()
     _check_unique(session, new.customer_id, name)
     package = Package(
-        customer_id=new.customer_id, name=name, **{**PACKAGE_DEFAULTS, **new.limits}
+        customer_id=new.customer_id,
+        name=name,
+        allow_self_service_forwarding=new.allow_self_service_forwarding,
+        **{**PACKAGE_DEFAULTS, **new.limits},
     )
     session.add(package)
     session.flush()
@@ -148,6 +150,8 @@ def update_package(
         package.name = name
     for limit, value in changes.limits.items():
         setattr(package, limit, value)
+    if changes.allow_self_service_forwarding is not None:
+        package.allow_self_service_forwarding = changes.allow_self_service_forwarding
     session.flush()
     audit.changed(session, snapshots.PACKAGE, package, "updated", before=before)
     return package

@@ -31,6 +31,10 @@ NAMES: Final = (
     "recipients_per_hour",
     "recipients_per_day",
 )
+# The package's columns of them: `<subject>_<name>`.
+PACKAGE_COLUMNS: Final = tuple(
+    f"{subject}_{name}" for subject in ("mailbox", "domain") for name in NAMES
+)
 MAX_LIMIT: Final = 2**31 - 1  # a 32-bit integer column
 # The limits a new package gets unless its creator gives others (package column -> value):
 # a compromised mailbox stops after 200 messages an hour instead of never. Migration 0015
