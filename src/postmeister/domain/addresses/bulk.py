@@ -32,6 +32,7 @@ from postmeister.domain.addresses.limits import load_limits, load_usage
 from postmeister.domain.addresses.rules import PackageLimits, PackageUsage
 from postmeister.domain.addresses.schemas import Change, CurrentAddress, Kind
 from postmeister.domain.audit import service as audit
+from postmeister.domain.audit.schemas import Event
 from postmeister.errors import FieldProblem
 from postmeister.models import (
     Address,
@@ -42,6 +43,7 @@ from postmeister.models import (
 )
 
 CHUNK = 500  # keeps IN (...) lists and executemany batches well inside driver limits
+EVENT_BATCH = 2_000  # audit events built and written at a time (`_record`)
 Progress = Callable[[int], None]
 T = TypeVar("T")
 
@@ -290,9 +292,11 @@ def _record(
     quotas: Mapping[str, int | None],
     now: dt.datetime,
 ) -> None:
-    """One audit event per change, in the same transaction, in one executemany."""
+    """One audit event per change, in the same transaction, an executemany per
+    `EVENT_BATCH` events: a sync of 150,000 new addresses held every event and its row at
+    once (671 MiB peak against 174 MiB without the audit trail)."""
     who = audit.actor_fields()
-    events = []
+    events: list[Event] = []
     for change in changes:
         if change.address not in ids:
             continue  # a delete of a row that was already gone: nothing happened
@@ -319,7 +323,15 @@ def _record(
                 actor=who,
             )
         )
+        if len(events) >= EVENT_BATCH:
+            _record_batch(session, events)
+    _record_batch(session, events)
+
+
+def _record_batch(session: Session, events: list[Event]) -> None:
+    """Record and forget `events` (an update that changed nothing is no event)."""
     audit.record_many(session, [e for e in events if e.action != "updated" or e.changes])
+    events.clear()
 
 
 def _ids_of(session: Session, addresses: Sequence[str], scope: Any) -> dict[str, int]:
