@@ -146,12 +146,15 @@ def test_dovecot_processes_that_read_the_database_get_its_group() -> None:
 
 
 def test_an_operator_site_renders_no_rspamd_of_its_own() -> None:
-    """An installation uses Debian's rspamd as it is; only the private stack gets an
-    offline rspamd with the network modules switched off."""
+    """An installation uses Debian's rspamd as it is but for the two ARC/DKIM overrides;
+    only the private stack gets an offline rspamd with the network modules switched off."""
     operator = {f.path for f in render_site(CASES["sqlite-operator"])}
-    assert not any(path.startswith("rspamd/") for path in operator)
+    assert {path for path in operator if path.startswith("rspamd/")} == {
+        "rspamd/local.d/arc.conf",
+        "rspamd/local.d/dkim_signing.conf",
+    }
     instance = {f.path: f.content for f in render_site(CASES["sqlite-instance"])}
-    for module in ("rbl", "spf", "dkim", "dmarc", "fuzzy_check"):
+    for module in ("rbl", "spf", "dmarc", "fuzzy_check"):
         assert instance[f"rspamd/local.d/{module}.conf"].endswith("enabled = false;\n")
 
 

@@ -191,7 +191,8 @@ def install(root: Path, dry_run: bool, with_webmail: bool) -> None:
         except inst.InstallError as error:
             raise click.ClickException(str(error)) from error
         click.echo(
-            f"enabled {' '.join(units)} (start them, then reload postfix and dovecot)", err=True
+            f"enabled {' '.join(units)} (start them, then reload postfix, dovecot and rspamd)",
+            err=True,
         )
     else:
         click.echo(

@@ -34,9 +34,7 @@ def servers_from_config(config: dict[str, Any]) -> list[MilterServer]:
     lookups = ContractLookups(database_from_config(config["database"]))
     limiter = SendingLimiter(lookups)
     servers = [
-        MilterServer(
-            parse_endpoint(str(config["listen"])), lambda: SenderMilter(lookups, limiter)
-        )
+        MilterServer(parse_endpoint(str(config["listen"])), lambda: SenderMilter(lookups, limiter))
     ]
     metrics.declare("sender", metrics.SENDER_RESULTS)
     antispam = config.get("antispam")
@@ -46,7 +44,7 @@ def servers_from_config(config: dict[str, Any]) -> list[MilterServer]:
         servers.append(
             MilterServer(
                 parse_endpoint(str(antispam["listen"])),
-                lambda: AntispamMilter(lookups, scanner),
+                lambda: AntispamMilter(lookups, scanner, seals=lookups),
             )
         )
     return servers

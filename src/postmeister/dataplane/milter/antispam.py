@@ -31,6 +31,9 @@ recipient without a canonical form gets the default (strictest) policy.
 
 Policies belong to the address as sent: mail to a forward follows the forward's policy, and
 a target mailbox with the junk-folder policy files it into Junk if it arrives marked.
+
+Mail that a hosted forward sends on to another domain is ARC-sealed by rspamd in the same
+scan, with the forwarding domain's key (the rules are in `postmeister.dataplane.milter.arc`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ from typing import Final, Protocol
 
 from postmeister.canonical import NotCanonical, canonical_address
 from postmeister.dataplane.milter import metrics, protocol
+from postmeister.dataplane.milter.arc import (
+    Seal,
+    SealLookup,
+    admit_seal,
+    arc_headers,
+    on_top,
+    seal_for,
+)
 from postmeister.dataplane.milter.protocol import Packet, Reply
 
 log = logging.getLogger("postmeister.milter.antispam")
@@ -58,6 +69,10 @@ SUBJECT_TAG: Final = "[SPAM] "
 REJECT_REPLY: Final = "550 5.7.1 Message rejected as spam"
 OTHER_POLICY_REPLY: Final = (
     "452 4.5.3 Recipient has another spam policy; please send to it in a separate transaction"
+)
+OTHER_SEAL_REPLY: Final = (
+    "452 4.5.3 Recipient is forwarded by another domain; please send to it in a separate"
+    " transaction"
 )
 LOOKUP_FAILED_REPLY: Final = "451 4.3.0 Recipient policy temporarily unavailable"
 SCAN_FAILED_REPLY: Final = "451 4.7.1 Spam check temporarily unavailable, try again later"
@@ -75,6 +90,8 @@ class Scan:
 
     action: str
     score: float
+    # The ARC set rspamd made when asked to seal (`arc.ARC_HEADERS` order), else empty.
+    arc: tuple[tuple[str, str], ...] = ()
 
     @property
     def spam(self) -> bool:
@@ -166,6 +183,7 @@ class Envelope:
     sender: str = ""
     recipients: list[str] = field(default_factory=list)
     queue_id: str = ""
+    seal: Seal | None = None
 
 
 class RspamdScanner:
@@ -191,7 +209,12 @@ class RspamdScanner:
         if response.status != 200:
             raise RuntimeError(f"rspamd answered {response.status}: {body[:200]!r}")
         verdict = json.loads(body)
-        return Scan(action=str(verdict.get("action", "no action")), score=float(verdict["score"]))
+        milter = verdict.get("milter")
+        return Scan(
+            action=str(verdict.get("action", "no action")),
+            score=float(verdict["score"]),
+            arc=arc_headers(milter.get("add_headers") if isinstance(milter, dict) else None),
+        )
 
 
 def _scan_headers(envelope: Envelope) -> list[tuple[str, str]]:
@@ -201,6 +224,8 @@ def _scan_headers(envelope: Envelope) -> list[tuple[str, str]]:
     if envelope.queue_id:
         headers.append(("Queue-Id", envelope.queue_id))
     headers.extend(("Rcpt", r) for r in envelope.recipients)
+    if envelope.seal is not None:
+        headers.extend(envelope.seal.request_headers())
     # Header values must be one line of printable text.
     return [(n, "".join(c if " " <= c <= "~" else "?" for c in v)) for n, v in headers]
 
@@ -229,6 +254,8 @@ class AntispamMilter:
 
     policies: PolicyLookup
     scanner: Scanner
+    # None: nothing is ARC-sealed.
+    seals: SealLookup | None = None
     client: str = ""
     helo: str = ""
     txn: Transaction = field(default_factory=Transaction)
@@ -277,6 +304,7 @@ class AntispamMilter:
                 if address is None
                 else lookup_policy(self.policies.policy_of, address)
             )
+            seal = None if address is None or self.seals is None else seal_for(self.seals, address)
         except Exception:
             log.exception("policy lookup failed for %s", address)
             metrics.decided("antispam", "tempfail")
@@ -285,20 +313,28 @@ class AntispamMilter:
             log.info("deferred %s (%s) in a %s transaction", address, policy, self.txn.policy)
             metrics.decided("antispam", "deferred")
             return [protocol.reply_code(OTHER_POLICY_REPLY)]
+        if not admit_seal(self.txn.envelope.seal, seal):
+            log.info("deferred %s (sealed by %s)", address, seal.domain if seal else "-")
+            metrics.decided("antispam", "deferred")
+            return [protocol.reply_code(OTHER_SEAL_REPLY)]
         self.txn.policy = policy
+        self.txn.envelope.seal = self.txn.envelope.seal or seal
         self.txn.envelope.recipients.append(address or argument.strip("<>"))
         return []
 
     def _end_of_message(self) -> Sequence[Reply]:
         txn = self.txn
         policy = txn.policy or DEFAULT_POLICY
-        if policy == "none":
+        if policy == "none" and txn.envelope.seal is None:
             metrics.decided("antispam", "passed")
             return []
         try:
             scan = self.scanner.scan(txn.message(), txn.envelope)
         except Exception:
             log.exception("rspamd scan failed")
+            if policy == "none":  # rspamd was asked only for the seal: pass unsealed
+                metrics.decided("antispam", "passed")
+                return []
             metrics.decided("antispam", "tempfail")
             return [protocol.reply_code(SCAN_FAILED_REPLY)]
         edits = edits_for(policy, scan, txn.headers)
@@ -314,8 +350,12 @@ class AntispamMilter:
             metrics.decided("antispam", "rejected")
             return [protocol.reply_code(edits.reply)]
         metrics.decided("antispam", "marked" if edits.add else "clean")
+        # Only a message that leaves unchanged is sealed (see `arc`): never one marked as
+        # spam, never one whose Subject (covered by the seal's signature) is rewritten.
+        sealed = on_top(scan.arc) if txn.envelope.seal is not None and not edits.add else []
         return [
             *(protocol.change_header(name, index, value) for name, index, value in edits.change),
             *(protocol.add_header(name, value) for name, value in edits.add),
+            *(protocol.insert_header(index, name, value) for index, name, value in sealed),
             protocol.CONTINUE,
         ]

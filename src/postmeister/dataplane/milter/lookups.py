@@ -17,11 +17,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from postmeister.dataplane.contract import (
+    ALIAS_DOMAIN_LOOKUP,
+    ALIASES,
+    CATCHALL,
     COUNT_SENDING,
+    DKIM_RSA_KEYS,
+    DOMAINS,
+    MAILBOXES,
     RECIPIENT_POLICIES,
     RECORD_LIMIT_HIT,
     SENDER_LOOKUP,
     SENDING_LIMITS,
+    SUBADDRESS_LOOKUP,
 )
 
 MAY_SEND_AS: Final = SENDER_LOOKUP + " AND s.login = {login} LIMIT 1"
@@ -30,6 +37,31 @@ LIMITS_OF: Final = (
     f"SELECT {', '.join(SENDING_LIMITS.column_names[1:])} FROM {SENDING_LIMITS.name}"  # noqa: S608
     " WHERE username = {login}"
 )
+HOSTED: Final = f"SELECT 1 FROM {DOMAINS.name} WHERE domain = {{domain}}"  # noqa: S608
+RSA_KEY_OF: Final = (
+    f"SELECT selector, private_key FROM {DKIM_RSA_KEYS.name} WHERE domain = {{domain}}"  # noqa: S608
+)
+CATCHALL_OF: Final = f"SELECT target FROM {CATCHALL.name} WHERE domain = {{domain}}"  # noqa: S608
+
+
+def targets_statement(dialect: str) -> str:
+    """Where Postfix's `virtual_alias_maps` send `{address}` (= `{local}@{domain}`) in one
+    step, with the contract's own statements in the order Postfix's query asks them
+    (render/postfix.py): forward targets, the mailbox reached by subaddressing, the same
+    address at an alias domain's main domain, and a mailbox without targets itself."""
+    itself = (
+        f"SELECT s.address FROM {MAILBOXES.name} s WHERE s.address = {{address}}"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {ALIASES.name} t WHERE t.address = {{address}})"
+    )
+    return " UNION ALL ".join(
+        (
+            f"SELECT target FROM {ALIASES.name} WHERE address = {{address}}",  # noqa: S608
+            SUBADDRESS_LOOKUP[dialect],
+            ALIAS_DOMAIN_LOOKUP,
+            itself,
+        )
+    )
+
 
 CONNECT_TIMEOUT: Final = 2
 # How long a count waits for SQLite's write lock. The controller's writes take milliseconds;
@@ -49,6 +81,12 @@ Verdict = Callable[[list[tuple[Any, ...]]], bool]
 
 
 class Database(Protocol):
+    dialect: str  # the SQLAlchemy dialect name: which of a statement's spellings applies
+
+    def fetch_all(self, statement: str, **values: Value) -> list[tuple[Any, ...]]:
+        """Every row of `statement` with `{name}` placeholders bound to `values`."""
+        ...
+
     def fetch_one(self, statement: str, **values: Value) -> tuple[Any, ...] | None:
         """The first row of `statement` with `{name}` placeholders bound to `values`."""
         ...
@@ -74,18 +112,34 @@ def _returned(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
 class SqliteDatabase:
     """Reads an SQLite file read-only (WAL: never blocked by a writer)."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: str) -> None:
         self.path = path
 
     def fetch_one(self, statement: str, **values: Value) -> tuple[Any, ...] | None:
+        rows = self._read(statement, values, first=True)
+        return rows[0] if rows else None
+
+    def fetch_all(self, statement: str, **values: Value) -> list[tuple[Any, ...]]:
+        return self._read(statement, values, first=False)
+
+    def _read(
+        self, statement: str, values: Mapping[str, Value], *, first: bool
+    ) -> list[tuple[Any, ...]]:
         sql = statement.format(**{name: f":{name}" for name in values})
         connection = sqlite3.connect(self.path, timeout=CONNECT_TIMEOUT)
         try:
             connection.execute("PRAGMA query_only = 1")
-            row: tuple[Any, ...] | None = connection.execute(sql, values).fetchone()
+            cursor = connection.execute(sql, dict(values))
+            if first:
+                row = cursor.fetchone()
+                rows: list[tuple[Any, ...]] = [] if row is None else [row]
+            else:
+                rows = cursor.fetchall()
         finally:
             connection.close()
-        return row
+        return rows
 
     def _writer(self) -> sqlite3.Connection:
         # Autocommit mode: BEGIN IMMEDIATE below takes the write lock before the first read,
@@ -129,8 +183,20 @@ class SqliteDatabase:
 
 
 class PostgresDatabase:
+    dialect = "postgresql"
+
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = {k: v for k, v in params.items() if v is not None}
+
+    def fetch_all(self, statement: str, **values: Value) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        sql = statement.format(**{name: f"%({name})s" for name in values})
+        with psycopg.connect(
+            **self.params, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+        ) as connection:
+            rows: list[tuple[Any, ...]] = connection.execute(sql, values).fetchall()
+        return rows
 
     def fetch_one(self, statement: str, **values: Value) -> tuple[Any, ...] | None:
         import psycopg
@@ -196,6 +262,23 @@ class ContractLookups:
     def policy_of(self, address: str) -> str | None:
         row = self.database.fetch_one(POLICY_OF, address=address)
         return None if row is None else str(row[0])
+
+    def targets_of(self, address: str) -> list[str]:
+        local, _, domain = address.rpartition("@")
+        statement = targets_statement(self.database.dialect)
+        rows = self.database.fetch_all(statement, address=address, local=local, domain=domain)
+        targets = [str(row[0]) for row in rows]
+        if targets:
+            return targets
+        # Postfix asks the catch-all key `@domain` only when the address found nothing.
+        return [str(row[0]) for row in self.database.fetch_all(CATCHALL_OF, domain=domain)]
+
+    def is_hosted(self, domain: str) -> bool:
+        return self.database.fetch_one(HOSTED, domain=domain) is not None
+
+    def rsa_key_of(self, domain: str) -> tuple[str, str] | None:
+        row = self.database.fetch_one(RSA_KEY_OF, domain=domain)
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def sending_limits_of(self, login: str) -> tuple[Any, ...] | None:
         """(domain, then the eight limits in `SENDING_LIMITS`' order), or None: no mailbox."""

@@ -56,6 +56,7 @@ UNANSWERED: Final = frozenset({CMD_MACRO, CMD_ABORT, CMD_QUIT, CMD_QUIT_NC})
 # Replies.
 REPLY_ADDHEADER: Final = b"h"
 REPLY_CHGHEADER: Final = b"m"
+REPLY_INSHEADER: Final = b"i"
 REPLY_ACCEPT: Final = b"a"
 REPLY_CONTINUE: Final = b"c"
 REPLY_OPTNEG: Final = b"O"
@@ -244,6 +245,11 @@ def reply_code(text: str) -> Reply:
 
 def add_header(name: str, value: str) -> Reply:
     return Reply(REPLY_ADDHEADER, cstring(name) + cstring(value))
+
+
+def insert_header(index: int, name: str, value: str) -> Reply:
+    """Insert header `name` at position `index` (0: before every other header)."""
+    return Reply(REPLY_INSHEADER, struct.pack(">I", index) + cstring(name) + cstring(value))
 
 
 def change_header(name: str, index: int, value: str) -> Reply:

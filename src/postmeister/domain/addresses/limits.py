@@ -9,7 +9,7 @@ already resolved through `access.visible_domains`, so nothing here is scoped aga
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import BigInteger, case, func, select
 from sqlalchemy.orm import Session
@@ -17,17 +17,19 @@ from sqlalchemy.orm import Session
 from postmeister.domain.addresses.rules import DomainUsage, PackageLimits, PackageUsage
 from postmeister.models import Address, AppPassword, Domain, Package
 
+# The columns of `PackageLimits`, in its field order.
+LIMIT_COLUMNS: Final = (
+    Package.max_addresses,
+    Package.max_mailboxes,
+    Package.max_storage_bytes,
+    Package.max_quota_bytes,
+    Package.max_app_passwords,
+)
+
 
 def load_limits(session: Session, package_ids: Collection[int]) -> dict[int, PackageLimits]:
     rows = session.execute(
-        select(
-            Package.id,
-            Package.max_addresses,
-            Package.max_mailboxes,
-            Package.max_storage_bytes,
-            Package.max_quota_bytes,
-            Package.max_app_passwords,
-        ).where(Package.id.in_(list(package_ids)))
+        select(Package.id, *LIMIT_COLUMNS).where(Package.id.in_(list(package_ids)))
     )
     return {row.id: PackageLimits(*row[1:]) for row in rows}
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, func, literal, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from postmeister.domain.access import Actor, visible_domains
+from postmeister.domain.addresses.loading import fetch
 from postmeister.domain.addresses.schemas import AddressPage, Kind
 from postmeister.domain.addresses.syntax import parse_address
 from postmeister.domain.domains.service import get_domain
@@ -18,11 +19,9 @@ from postmeister.models import Address, Domain
 
 
 def _loaded() -> tuple[Any, ...]:
-    # At most one row each: joined into the address query; the two lists: one statement
-    # each for all addresses of the page.
+    # At most one row each: joined into the address query; the two lists come as columns
+    # of the same statement (`loading.fetch`, which every query with details uses).
     return (
-        selectinload(Address.forward_targets),
-        selectinload(Address.sender_permissions),
         joinedload(Address.autoresponder),
         joinedload(Address.domain),
         joinedload(Address.usage),
@@ -53,7 +52,8 @@ def get_address(
         except InvalidInput as exc:
             raise NotFound(kind or "address", key) from exc
         statement = statement.where(Address.address == canonical)
-    found: Address | None = session.scalar(statement)
+    loaded = fetch(session, statement)
+    found = loaded[0] if loaded else None
     if found is None or (kind is not None and found.kind != kind):
         raise NotFound(kind or "address", str(key))
     return found
@@ -99,7 +99,7 @@ def list_address_slice(
     """`limit` visible addresses from position `offset` in id order (numbered pages)."""
     statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=True)
     statement = statement.order_by(Address.id).offset(offset).limit(limit)
-    return list(session.scalars(statement).all())
+    return fetch(session, statement)
 
 
 def stream_addresses(
@@ -124,7 +124,7 @@ def stream_addresses(
     after: int | None = None
     while True:
         page = statement if after is None else statement.where(Address.id > _cursor(after))
-        found = list(session.scalars(page).all())
+        found = fetch(session, page)
         if not found:
             return
         after = found[-1].id
@@ -150,7 +150,7 @@ def list_addresses(
 
     With `before_id` the page is the `limit` addresses just before it (still in id order).
     `details=False` skips loading targets, permissions, autoresponder, domain and usage
-    (five more statements): for callers that only ask whether there is any address.
+    (three joins and two list columns): for callers that only ask whether there is any address.
     """
     statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=details)
     if package_id is not None:
@@ -168,11 +168,15 @@ def list_addresses(
         statement = statement.where(Address.id < _cursor(before_id)).order_by(Address.id.desc())
         if limit is not None:
             statement = statement.limit(limit)
-        return list(reversed(session.scalars(statement).all()))
+        return list(reversed(_read(session, statement, details=details)))
     statement = statement.order_by(Address.id)
     if limit is not None:
         statement = statement.limit(limit)
-    return list(session.scalars(statement).all())
+    return _read(session, statement, details=details)
+
+
+def _read(session: Session, statement: Select[Address], *, details: bool) -> list[Address]:
+    return fetch(session, statement) if details else list(session.scalars(statement).all())
 
 
 def list_address_page(

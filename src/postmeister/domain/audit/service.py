@@ -124,10 +124,20 @@ def changed(
 
 
 def record_many(session: Session, events: Sequence[Event]) -> None:
-    """Store events in one executemany (the sync writer records thousands at a time)."""
+    """Store events in one executemany (the sync writer records thousands at a time); a
+    single event in one INSERT that also says whether its webhooks need queueing."""
     if not events:
         return
-    session.execute(insert(AuditEvent), [e.row() for e in events])
+    listened = outbox.listened(events)
+    if len(events) == 1 and listened is not None:
+        # One change (an API request): the insert also answers whether any webhook endpoint
+        # may hear of it, so the endpoints are read only when one may (the same snapshot:
+        # this transaction's).
+        stored = insert(AuditEvent).values(events[0].row()).returning(listened)
+        if not session.scalar(stored):
+            return
+    else:
+        session.execute(insert(AuditEvent), [e.row() for e in events])
     outbox.enqueue(session, events)
 
 

@@ -11,12 +11,30 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import ColumnElement, and_, exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from postmeister.domain.audit.schemas import Event
 from postmeister.domain.webhooks.rules import event_types, ordering_key, payload
 from postmeister.models import WebhookDelivery, WebhookEndpoint
+
+
+def _may_hear(events: Sequence[Event]) -> ColumnElement[bool]:
+    """The endpoints that may hear of some of `events`: enabled, and an admin's (no
+    customer: every event) or one of the events' customers'."""
+    customers = {event.customer_id for event in events if event.customer_id is not None}
+    return and_(
+        WebhookEndpoint.enabled.is_(True),
+        or_(WebhookEndpoint.customer_id.is_(None), WebhookEndpoint.customer_id.in_(customers)),
+    )
+
+
+def listened(events: Sequence[Event]) -> ColumnElement[bool] | None:
+    """Whether any endpoint may hear of `events`, as an expression the statement storing them
+    returns (`audit.record_many`), so that a change nobody listens to costs no lookup of
+    endpoints; None: no event has a type anyone could subscribe to."""
+    typed = [event for event in events if event_types(event)]
+    return exists().where(_may_hear(typed)) if typed else None
 
 
 def enqueue(session: Session, events: Sequence[Event]) -> None:
@@ -29,13 +47,9 @@ def enqueue(session: Session, events: Sequence[Event]) -> None:
     typed = [(event, types) for event in events if (types := event_types(event))]
     if not typed:
         return
-    customers = {event.customer_id for event, _ in typed if event.customer_id is not None}
     endpoints = session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.customer_id, WebhookEndpoint.event_types)
-        .where(WebhookEndpoint.enabled.is_(True))
-        .where(
-            or_(WebhookEndpoint.customer_id.is_(None), WebhookEndpoint.customer_id.in_(customers))
-        )
+        .where(_may_hear([event for event, _ in typed]))
         .order_by(WebhookEndpoint.id)
     ).all()
     if not endpoints:

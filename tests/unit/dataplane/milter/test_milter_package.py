@@ -13,8 +13,9 @@ LAYERS = {
     "metrics": set(),
     "limits": set(),  # the sending-limit rules are pure (postmeister.domain.sending_limits)
     "sender": {"protocol", "metrics", "limits"},
-    "antispam": {"protocol", "metrics"},
-    "__main__": {"protocol", "lookups", "sender", "antispam", "metrics", "limits"},
+    "arc": set(),  # which mail is ARC-sealed: pure rules over the lookups' answers
+    "antispam": {"protocol", "metrics", "arc"},
+    "__main__": {"protocol", "lookups", "sender", "antispam", "metrics", "limits", "arc"},
 }
 FORBIDDEN = ("sqlalchemy", "fastapi", "pydantic", "email_validator", "postmeister.models")
 
