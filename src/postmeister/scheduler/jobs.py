@@ -23,6 +23,7 @@ from postmeister.domain.passwords.service import Passwords
 from postmeister.domain.sending_limits.service import report_limit_hits
 from postmeister.domain.webhooks.quota import warn_quotas
 from postmeister.scheduler.clock import Calendar
+from postmeister.store import gather_statistics
 from postmeister.sync.service import claim_due_sources, run_source
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,11 @@ def _report_sending_limits(session: Session, context: JobContext) -> int:
 DKIM_KEYS_PER_RUN = 20
 
 
+def _gather_statistics(session: Session, context: JobContext) -> str:
+    del context  # nothing but the database
+    return "analyzed" if gather_statistics(session) else "left to PostgreSQL's autovacuum"
+
+
 def _maintain_dkim_keys(session: Session, context: JobContext) -> dict[str, int]:
     removed = remove_expired(session, now=context.now)
     created = ensure_keys(session, context.settings.dkim, now=context.now, limit=DKIM_KEYS_PER_RUN)
@@ -162,6 +168,13 @@ JOBS: tuple[Job, ...] = (
             "report messages the mail nodes deferred at a sending limit (webhook"
             " mailbox.sending_limit_reached) and forget the counters of past days"
         ),
+    ),
+    Job(
+        name="database-statistics",
+        # Hourly: a sync may add 100,000 addresses to an empty database in a minute.
+        timing=Every(dt.timedelta(hours=1)),
+        run=_gather_statistics,
+        description="refresh SQLite's planner statistics (sampled ANALYZE)",
     ),
     Job(
         name="dkim-keys",
