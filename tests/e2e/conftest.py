@@ -19,6 +19,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,31 @@ def shared_tmp_dir(prefix: str) -> Path:
     return path
 
 
+@contextmanager
+def scratch_database(backend: str, root: Path, *, prefix: str) -> Iterator[str]:
+    """A migrated database of one module's own stack; yields its URL. SQLite: a file below
+    `root` (the caller removes `root`); PostgreSQL: a database `<prefix>_<random>`, dropped by
+    its name afterwards."""
+    if backend == "sqlite":
+        (root / "db").mkdir()
+        url = f"sqlite:///{root / 'db' / 'postmeister.sqlite3'}"
+        migrate(url)
+        yield url
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def dataplane_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "postmeister.cli.dataplane", *args],
@@ -73,9 +99,7 @@ def dataplane_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
 def stack_pids(root: Path) -> dict[str, int]:
     """The pids of the daemons that run (an Ed25519 signer only where configured)."""
     files = StackLayout(root).pid_files()
-    return {
-        name: int(path.read_text().split()[0]) for name, path in files.items() if path.exists()
-    }
+    return {name: int(path.read_text().split()[0]) for name, path in files.items() if path.exists()}
 
 
 def alive(pid: int) -> bool:

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import email.message
 import shutil
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import dkim  # type: ignore[import-untyped]  # dkimpy ships no type information
 import pytest
-from sqlalchemy import text
 
 from postmeister.config import DkimSettings
-from postmeister.db import make_engine
-from postmeister.store import migrate
-from tests.conftest import PG_ADMIN_URL
 from tests.e2e import hosting
-from tests.e2e.conftest import shared_tmp_dir, start_stack, unique
+from tests.e2e.conftest import scratch_database, shared_tmp_dir, start_stack, unique
 from tests.e2e.hosting import request_as
 from tests.e2e.mail import (
     compose,
@@ -55,37 +50,22 @@ OUTSIDE_TARGET = "friend@remote.example"
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def sealing(request: pytest.FixtureRequest) -> Iterator[Signing]:
     root = shared_tmp_dir(f"pm-arc-{request.param}-")
-    admin = None
-    name = f"pm_arc_{uuid.uuid4().hex[:12]}"
     try:
-        with running_receiver(root / "receiver") as receiver, nsd(root / "nsd") as dns_server:
-            if request.param == "sqlite":
-                (root / "db").mkdir()
-                url = f"sqlite:///{root / 'db' / 'postmeister.sqlite3'}"
-            else:
-                admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.execute(text(f'CREATE DATABASE "{name}"'))
-                url = admin.url.set(database=name).render_as_string(hide_password=False)
-            migrate(url)
+        with (
+            running_receiver(root / "receiver") as receiver,
+            nsd(root / "nsd") as dns_server,
+            scratch_database(request.param, root, prefix="pm_arc") as url,
+        ):
             env = {
                 "POSTMEISTER_DATAPLANE__OUTBOUND_RELAY": receiver.relay,
                 "POSTMEISTER_DKIM__ALGORITHMS": '["rsa"]',
             }
             for stack in start_stack(request.param, root, url, extra_env=env, dkim=DKIM):
                 signing = Signing(stack, receiver, dns_server)
-                # The test tenant starts with an Ed25519 key only (fast); ARC seals with RSA.
-                domain_id = _domain_id(stack, stack.domain)
-                rotate = f"/domains/{domain_id}/dkim-keys/rotate"
-                rotated = request_as(stack, stack.tenant.token, "POST", rotate)
-                assert rotated.status_code == 200, rotated.text
-                _published(signing, stack.tenant.token, domain_id)
+                # The tenant's RSA key (ARC seals with RSA only) published in the test zone.
+                _published(signing, stack.tenant.token, _domain_id(stack, stack.domain))
                 yield signing
     finally:
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
         shutil.rmtree(root, ignore_errors=True)
 
 

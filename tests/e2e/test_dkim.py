@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import stat
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +25,14 @@ from typing import Any
 import dkim  # type: ignore[import-untyped]  # dkimpy ships no type information
 import dns.resolver
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from postmeister.config import DkimSettings
-from postmeister.db import make_engine, unit_of_work
+from postmeister.db import unit_of_work
 from postmeister.models import DkimKey, Domain
 from postmeister.scheduler.jobs import JOBS, JobContext
-from postmeister.store import migrate
-from tests.conftest import PG_ADMIN_URL
-from tests.e2e.conftest import Stack, dataplane_cli, shared_tmp_dir, start_stack
+from tests.e2e.conftest import Stack, dataplane_cli, scratch_database, shared_tmp_dir, start_stack
 from tests.e2e.hosting import customer, request_as
 from tests.e2e.mail import submit, unique_subject
 from tests.support.dns_server import NsdServer, nsd
@@ -62,19 +59,12 @@ def _env(receiver: Receiver) -> dict[str, str]:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def signing(request: pytest.FixtureRequest) -> Iterator[Signing]:
     root = shared_tmp_dir(f"pm-dkim-{request.param}-")
-    admin = None
-    name = f"pm_dkim_{uuid.uuid4().hex[:12]}"
     try:
-        with running_receiver(root / "receiver") as receiver, nsd(root / "nsd") as dns_server:
-            if request.param == "sqlite":
-                (root / "db").mkdir()
-                url = f"sqlite:///{root / 'db' / 'postmeister.sqlite3'}"
-            else:
-                admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.execute(text(f'CREATE DATABASE "{name}"'))
-                url = admin.url.set(database=name).render_as_string(hide_password=False)
-            migrate(url)
+        with (
+            running_receiver(root / "receiver") as receiver,
+            nsd(root / "nsd") as dns_server,
+            scratch_database(request.param, root, prefix="pm_dkim") as url,
+        ):
             yield from (
                 Signing(stack, receiver, dns_server)
                 for stack in start_stack(
@@ -82,10 +72,6 @@ def signing(request: pytest.FixtureRequest) -> Iterator[Signing]:
                 )
             )
     finally:
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -15,12 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import text
 
-from postmeister.db import make_engine
-from postmeister.store import migrate
-from tests.conftest import PG_ADMIN_URL
-from tests.e2e.conftest import Stack, shared_tmp_dir, start_stack
+from tests.e2e.conftest import Stack, scratch_database, shared_tmp_dir, start_stack
 from tests.e2e.mail import submit, unique_subject
 from tests.support.receiver import Receiver, running_receiver
 
@@ -37,23 +33,15 @@ class Relayed:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def relayed(request: pytest.FixtureRequest) -> Iterator[Relayed]:
     root = shared_tmp_dir(f"pm-relay-{request.param}-")
-    admin = None
-    name = f"pm_relay_{uuid.uuid4().hex[:12]}"
     password_file = root / "relay-password"
     password_file.write_text(PASSWORD + "\n")
     os.chmod(password_file, 0o600)
     try:
         users = {USERNAME: PASSWORD}
-        with running_receiver(root / "receiver", sasl_users=users) as receiver:
-            if request.param == "sqlite":
-                (root / "db").mkdir()
-                url = f"sqlite:///{root / 'db' / 'postmeister.sqlite3'}"
-            else:
-                admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.execute(text(f'CREATE DATABASE "{name}"'))
-                url = admin.url.set(database=name).render_as_string(hide_password=False)
-            migrate(url)
+        with (
+            running_receiver(root / "receiver", sasl_users=users) as receiver,
+            scratch_database(request.param, root, prefix="pm_relay") as url,
+        ):
             env = {
                 "POSTMEISTER_DATAPLANE__OUTBOUND_RELAY": receiver.relay,
                 "POSTMEISTER_DATAPLANE__OUTBOUND_RELAY_USERNAME": USERNAME,
@@ -62,10 +50,6 @@ def relayed(request: pytest.FixtureRequest) -> Iterator[Relayed]:
             for stack in start_stack(request.param, root, url, extra_env=env):
                 yield Relayed(stack, receiver)
     finally:
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -19,21 +19,17 @@ import re
 import shutil
 import smtplib
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import text
 
-from postmeister.db import make_engine
-from postmeister.store import migrate
-from tests.conftest import PG_ADMIN_URL
 from tests.e2e import hosting
 from tests.e2e.conftest import (
     Stack,
     dataplane_cli,
+    scratch_database,
     shared_tmp_dir,
     start_stack,
     strong_password,
@@ -67,27 +63,15 @@ class Forwarding:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def forwarding(request: pytest.FixtureRequest) -> Iterator[Forwarding]:
     root = shared_tmp_dir(f"pm-srs-{request.param}-")
-    admin = None
-    name = f"pm_srs_{uuid.uuid4().hex[:12]}"
     try:
-        with running_receiver(root / "receiver") as receiver:
-            if request.param == "sqlite":
-                (root / "db").mkdir()
-                url = f"sqlite:///{root / 'db' / 'postmeister.sqlite3'}"
-            else:
-                admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.execute(text(f'CREATE DATABASE "{name}"'))
-                url = admin.url.set(database=name).render_as_string(hide_password=False)
-            migrate(url)
+        with (
+            running_receiver(root / "receiver") as receiver,
+            scratch_database(request.param, root, prefix="pm_srs") as url,
+        ):
             env = {"POSTMEISTER_DATAPLANE__OUTBOUND_RELAY": receiver.relay}
             for stack in start_stack(request.param, root, url, extra_env=env):
                 yield Forwarding(stack, receiver)
     finally:
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
         shutil.rmtree(root, ignore_errors=True)
 
 
