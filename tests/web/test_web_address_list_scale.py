@@ -64,18 +64,19 @@ def quiet_browser(settings: Settings) -> Iterator[Browser]:
 
 
 @contextmanager
-def _statements() -> Iterator[list[tuple[str, Any]]]:
-    """Every statement any engine sends while the block runs (the app has its own)."""
+def _statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement the app's own engine sends while the block runs. Only that engine:
+    the session-long apps of the e2e stacks tick their schedulers in the same process."""
     seen: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         seen.append((statement, parameters))
 
-    event.listen(Engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(Engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def _page_query(seen: list[tuple[str, Any]]) -> tuple[str, Any]:
@@ -119,7 +120,7 @@ def test_a_hundred_thousand_addresses_page_and_search_from_an_index(
     pages: dict[str, tuple[int, str, Any]] = {}
 
     def visit(name: str, path: str) -> list[tuple[int, str]]:
-        with _statements() as seen:
+        with _statements(browser.client.app.state.engine) as seen:  # type: ignore[attr-defined]
             shown = browser.get(path)
         assert shown.status_code == 200, shown.text
         statement, parameters = _page_query(seen)
