@@ -4,9 +4,10 @@ outside the actor's scope is indistinguishable from a missing one (`NotFound`)."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Select, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Select, func, literal, select
 from sqlalchemy.orm import Session, joinedload
 
 from postmeister.domain.access import Actor, visible_domains
@@ -225,3 +226,140 @@ def list_address_page(
             )
         )
     return AddressPage(addresses=page, more_before=more_before, more_after=more_after)
+
+
+# How many characters of a search the list takes; an address has at most 254 octets.
+SEARCH_LENGTH = 320
+
+
+@dataclass(frozen=True)
+class AddressSearch:
+    """A page of the customer menu's address list and how it is ordered: by id (every
+    address, one address, one domain) or by address (a prefix); its cursors are ids or
+    addresses accordingly."""
+
+    page: AddressPage
+    order: Literal["id", "address"]
+
+    def cursors(self) -> tuple[str, str] | None:
+        """The values that page back and forth from this page (None: an empty page)."""
+        if not self.page.addresses:
+            return None
+        first, last = self.page.addresses[0], self.page.addresses[-1]
+        if self.order == "id":
+            return str(first.id), str(last.id)
+        return first.address, last.address
+
+
+def search_address_page(
+    session: Session,
+    actor: Actor,
+    text: str,
+    *,
+    size: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> AddressSearch:
+    """What a person typed into the address search, as one keyset page.
+
+    - nothing: every visible address;
+    - a whole address (any case, U-label or A-label domain): that address;
+    - a visible domain's name: its addresses;
+    - anything else: the addresses that start with it (`ali` finds alice@ in every domain,
+      `alice@exa` finds alice@example.org), in address order.
+
+    A domain of another customer is not one of the actor's domains, so its name is searched
+    as a prefix and matches none of the actor's addresses: the same answer as a domain that
+    does not exist. Every case is an index range scan, however many addresses there are.
+    """
+    text = text.strip()[:SEARCH_LENGTH]
+
+    def by_id(*, address: str | None = None, domain: str | None = None) -> AddressSearch:
+        found = list_address_page(
+            session, actor, size=size, after_id=_id(after), before_id=_id(before),
+            address=address, domain=domain,
+        )  # fmt: skip
+        return AddressSearch(found, "id")
+
+    if not text:
+        return by_id()
+    if "@" in text:
+        try:
+            return by_id(address=parse_address(text).address)
+        except InvalidInput:
+            pass  # not a whole address: a prefix
+    else:
+        try:
+            return by_id(domain=text)
+        except (InvalidInput, NotFound):
+            pass  # not one of the actor's domains: a prefix
+    found = list_prefix_page(
+        session, actor, prefix=text.lower(), size=size, after=after, before=before
+    )
+    return AddressSearch(found, "address")
+
+
+def _id(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) <= 18 else None
+
+
+def _byte_order(session: Session) -> ColumnElement[str]:
+    """The address column compared by code point: a prefix is then exactly a range.
+    SQLite compares text that way already (BINARY); PostgreSQL by the database's collation
+    unless told `COLLATE "C"`, which the index `ix_addresses_address_bytes` is built with."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Address.address.collate("C")
+    return Address.address.expression
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest text after every text that starts with `prefix` (None: no bound)."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            return prefix[:-1] + chr(last + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+def list_prefix_page(
+    session: Session,
+    actor: Actor,
+    *,
+    prefix: str,
+    size: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> AddressPage:
+    """A page of at most `size` visible addresses starting with `prefix`, in address order,
+    after the address `after` or before `before`: a range of the address index, like
+    `list_address_page`'s pages of the id order."""
+    column = _byte_order(session)
+    in_range = [column >= prefix]
+    end = _prefix_end(prefix)
+    if end is not None:
+        in_range.append(column < end)
+
+    def rows(*conditions: ColumnElement[bool], descending: bool = False) -> list[Address]:
+        statement = visible_addresses(actor).where(*in_range, *conditions)
+        ordered = statement.order_by(column.desc() if descending else column)
+        return fetch(session, ordered.limit(size + 1))
+
+    def any_of(*conditions: ColumnElement[bool]) -> bool:
+        probe = visible_addresses(actor, details=False).where(*in_range, *conditions)
+        return session.scalar(probe.with_only_columns(Address.id).limit(1)) is not None
+
+    if before is not None:
+        found = list(reversed(rows(column < before, descending=True)))
+        overflow = len(found) > size
+        return AddressPage(
+            addresses=found[1:] if overflow else found,
+            more_before=overflow,
+            more_after=any_of(column >= before),
+        )
+    found = rows() if after is None else rows(column > after)
+    return AddressPage(
+        addresses=found[:size],
+        more_before=after is not None and any_of(column <= after),
+        more_after=len(found) > size,
+    )

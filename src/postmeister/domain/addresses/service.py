@@ -28,6 +28,7 @@ from postmeister.domain.addresses.queries import (
     list_address_page,
     list_address_slice,
     list_addresses,
+    search_address_page,
     stream_addresses,
     visible_addresses,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "list_addresses",
     "remove_forward_target",
     "reset_password",
+    "search_address_page",
     "split_address",
     "stream_addresses",
     "update_address",
