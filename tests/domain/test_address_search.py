@@ -75,6 +75,7 @@ def test_a_whole_address_or_a_domain_is_found_as_such(
     assert (shown, found.order) == (["alice@alice.example"], "id")
     shown, found = _search(sessions, alice, "second.example")
     assert (shown, found.order) == (["alice@second.example", "carl@second.example"], "id")
+    assert _search(sessions, alice, "@second.example")[0] == shown
 
 
 def test_the_other_customers_addresses_and_domains_are_never_found(

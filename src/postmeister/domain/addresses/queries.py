@@ -264,7 +264,7 @@ def search_address_page(
 
     - nothing: every visible address;
     - a whole address (any case, U-label or A-label domain): that address;
-    - a visible domain's name: its addresses;
+    - a visible domain's name (with or without a leading @): its addresses;
     - anything else: the addresses that start with it (`ali` finds alice@ in every domain,
       `alice@exa` finds alice@example.org), in address order.
 
@@ -283,14 +283,15 @@ def search_address_page(
 
     if not text:
         return by_id()
-    if "@" in text:
+    domain = text.removeprefix("@")  # "@example.org" is meant as the domain too
+    if "@" in domain:
         try:
             return by_id(address=parse_address(text).address)
         except InvalidInput:
             pass  # not a whole address: a prefix
     else:
         try:
-            return by_id(domain=text)
+            return by_id(domain=domain)
         except (InvalidInput, NotFound):
             pass  # not one of the actor's domains: a prefix
     found = list_prefix_page(
