@@ -176,6 +176,14 @@ def test_a_published_record_is_ok_and_a_missing_one_is_named(
     assert by_type[(alice.domain, "MX")] == "ok"
     assert "missing" in {state for state, _, _ in rows}
     assert "unknown" not in {state for state, _, _ in rows}
+    # The notes in the page's language, with the same names filled in.
+    assert f"no SPF record at {alice.domain}" in page.text
+    german = checked_browser.get(
+        f"/ui/customer/domains/{domain_id}", headers={"Accept-Language": "de"}
+    )
+    assert f"Kein SPF-Eintrag bei {alice.domain}" in german.text
+    assert "Wohin andere Server die E-Mails der Domain zustellen" in german.text
+    assert f"no SPF record at {alice.domain}" not in german.text
 
 
 def test_an_admin_adds_a_domain_the_customer_then_sees(

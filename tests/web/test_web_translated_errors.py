@@ -4,13 +4,16 @@ English message, English pages keep the service's own words, and an error page i
 
 from __future__ import annotations
 
+from string import Formatter
+
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.errors import STATUS_TABLE
 from postmeister.domain.addresses.rules import Rule
+from postmeister.domain.dns.notes import ENGLISH as DNS_ENGLISH
 from postmeister.domain.passwords.policy import RULES
-from postmeister.web.messages import FAILURES_DE, PROBLEMS_DE
+from postmeister.web.messages import DNS_NOTES_DE, FAILURES_DE, PROBLEMS_DE
 from tests.support.factories import STRONG_PASSWORD, Tenant, make_token
 from tests.web.conftest import Browser
 
@@ -100,3 +103,11 @@ def test_every_rule_and_error_code_of_the_services_has_a_german_sentence() -> No
     assert rules | set(RULES) <= set(PROBLEMS_DE)
     codes = {status.code for _, status in STATUS_TABLE}
     assert set(FAILURES_DE) <= codes, "an entry for a code the table does not know"
+
+
+def test_every_dns_note_has_a_german_sentence_with_the_same_placeholders() -> None:
+    assert set(DNS_NOTES_DE) == set(DNS_ENGLISH)
+    for code, english in DNS_ENGLISH.items():
+        fields = {name for _, name, _, _ in Formatter().parse(english) if name}
+        german = {name for _, name, _, _ in Formatter().parse(DNS_NOTES_DE[code]) if name}
+        assert german == fields, code

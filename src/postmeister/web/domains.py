@@ -17,7 +17,7 @@ from postmeister.domain.dns import service as dns
 from postmeister.domain.dns.rules import shown_name
 from postmeister.domain.domains import service as domains
 from postmeister.errors import FieldProblem, InvalidInput
-from postmeister.web import forms, security
+from postmeister.web import forms, messages, security
 from postmeister.web.auth import Admin, Customer, Form, Visitor
 from postmeister.web.pages import SHOWN_ON_FORM, Problem, key, number, problems_of, status_of
 from postmeister.web.templating import page, redirect
@@ -75,7 +75,7 @@ def _dns(request: Request, who: Visitor, domain_id: str) -> Response:
             expected=c.record.value,
             state=c.verdict.state,
             found=c.verdict.found,
-            note=c.verdict.note or c.record.note,
+            note=messages.dns_note(who.locale, c.verdict.notes or (c.record.about,)),
         )
         for c in checks
     ]

@@ -10,7 +10,10 @@ message: it is the more specific one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
+
+from postmeister.domain.dns.notes import Note, joined
 
 # A problem's rule code -> the German sentence. `field:rule` entries come first where one
 # rule means different things on different fields (a number and a date are both "format").
@@ -89,6 +92,52 @@ FAILURES_DE: Final[dict[str, str]] = {
     "database-unavailable": "Die Datenbank ist gerade ausgelastet; versuchen Sie es gleich "
     "noch einmal.",
 }
+
+
+# A DNS note's code (`domain.dns.notes.ENGLISH`) -> the German sentence, same placeholders.
+DNS_NOTES_DE: Final[dict[str, str]] = {
+    "about.mx": "Wohin andere Server die E-Mails der Domain zustellen",
+    "about.spf": "SPF: die Hosts, die ihre E-Mails senden dürfen",
+    "about.dkim": "DKIM: der Schlüssel, mit dem ausgehende E-Mails signiert werden",
+    "about.dmarc": "DMARC: was Empfänger mit E-Mails tun, die SPF und DKIM nicht bestehen, "
+    "und wohin Berichte gehen",
+    "about.mta-sts": "MTA-STS: kündigt die Richtlinie an (RFC 8461); die id ändert sich mit "
+    "der Richtlinie",
+    "about.mta-sts-host": "MTA-STS: der Host, der /.well-known/mta-sts.txt ausliefert",
+    "about.tls-rpt": "TLS-RPT: wohin Absender TLS-Fehler melden (RFC 8460)",
+    "about.autoconfig": "{client} fragt diesen Host nach den Einstellungen für das "
+    "E-Mail-Programm (A/AAAA-Einträge mit seinen Adressen gehen auch)",
+    "about.srv": "RFC 6186: wohin sich E-Mail-Programme verbinden",
+    "about.srv-none": "RFC 6186: nicht angeboten",
+    "no_answer": "Keine auswertbare Antwort: {error}",
+    "no_record": "Kein {type}-Eintrag bei {name}",
+    "mx_also": "E-Mails gingen auch an {others}, nicht nur an {ours}",
+    "mx_elsewhere": "E-Mails gehen an {others}, nicht an {ours}",
+    "srv_port": "Erwartet: Port {port} auf {target}",
+    "cname_target": "Erwartet: ein CNAME auf {target}",
+    "cname_missing": "Kein CNAME-Eintrag (und kein A/AAAA-Eintrag) bei {name}",
+    "cname_addresses": "A/AAAA-Einträge mit den Adressen von {target}",
+    "cname_or_addresses": "Erwartet: ein CNAME auf {target} (oder A/AAAA mit dessen Adressen)",
+    "txt_missing": "Kein {kind}-Eintrag bei {name}",
+    "txt_missing_others": "Kein {kind}-Eintrag bei {name} (nur andere TXT-Einträge: {count})",
+    "txt_several": "{count} {kind}-Einträge: Empfänger werten keinen davon aus",
+    "spf_lacks": "{term} fehlt vor dem all-Term",
+    "spf_weaker": "Die Richtlinie {theirs}all ist schwächer als {ours}all",
+    "rua_lacks": "{uri} fehlt in rua",
+    "dmarc_no_policy": "p={policy} ist keine DMARC-Richtlinie",
+    "dmarc_weaker": "Die Richtlinie p={theirs} ist schwächer als p={ours}",
+    "dkim_version": "v={version} ist nicht DKIM1",
+    "dkim_key_type": "Schlüsseltyp k={theirs} statt {ours}",
+    "dkim_revoked": "Der Schlüssel ist leer (p=): widerrufen",
+    "dkim_other_key": "Ein anderer Schlüssel (p=) als der, mit dem signiert wird",
+    "mta_sts_id": "id={theirs} ist nicht die id der Richtlinie ({ours})",
+}
+
+
+def dns_note(locale: str, notes: Sequence[Note]) -> str:
+    """A DNS record's notes in the page's language (every code has a German sentence: a
+    test checks it)."""
+    return joined(notes, DNS_NOTES_DE if locale == "de" else None)
 
 
 def _root(field: str) -> str:

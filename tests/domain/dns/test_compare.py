@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from postmeister.domain.dns.compare import Answer, judge
+from postmeister.domain.dns.notes import note
 from postmeister.domain.dns.rules import ExpectedRecord, Purpose, RecordType
 
 
 def record(purpose: Purpose, type_: RecordType, value: str) -> ExpectedRecord:
-    return ExpectedRecord(purpose, "example.com", type_, value, "why")
+    return ExpectedRecord(purpose, "example.com", type_, value, note("about.mx"))
 
 
 SPF = record("spf", "TXT", "v=spf1 a:mail.example.org ~all")

@@ -10,6 +10,7 @@ import dns.rdatatype
 import dns.zone
 
 from postmeister.config import Settings
+from postmeister.domain.dns.notes import note
 from postmeister.domain.dns.rules import ExpectedRecord, expected_records
 from postmeister.domain.dns.zone import txt_strings, zone_snippet
 
@@ -25,7 +26,7 @@ def test_the_snippet_is_a_valid_zone_with_the_expected_records() -> None:
     records = expected_records("xn--mller-kva.de", settings=Settings())
     records.append(
         ExpectedRecord(
-            "dkim", "k._domainkey.xn--mller-kva.de", "TXT", "v=DKIM1; p=" + "B" * 400, ""
+            "dkim", "k._domainkey.xn--mller-kva.de", "TXT", "v=DKIM1; p=" + "B" * 400, note("about.dkim")
         )
     )
     snippet = zone_snippet(

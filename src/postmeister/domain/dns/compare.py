@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from postmeister.domain.dns.notes import Note, joined, note
 from postmeister.domain.dns.rules import ExpectedRecord
 
 State = Literal["ok", "missing", "different", "unknown"]
@@ -55,20 +56,31 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The state of one record, what was found, and why it is not ok (`notes`; `note` is
+    their English text, empty for ok)."""
+
     state: State
     found: tuple[str, ...]
-    note: str
+    notes: tuple[Note, ...] = ()
+
+    @property
+    def note(self) -> str:
+        return joined(self.notes)
+
+
+def _verdict(state: State, found: tuple[str, ...], *notes: Note) -> Verdict:
+    return Verdict(state, found, notes)
 
 
 def judge(expected: ExpectedRecord, answer: Answer) -> Verdict:
     if answer.error is not None:
-        return Verdict("unknown", (), f"no answer to judge: {answer.error}")
+        return _verdict("unknown", (), note("no_answer", error=answer.error))
     if expected.type == "CNAME":
         return _host_record(expected, answer)
     if expected.type == "TXT":
         return _txt(expected, answer.values)
     if not answer.values:
-        return Verdict("missing", (), f"no {expected.type} record at {expected.name}")
+        return _verdict("missing", (), note("no_record", type=expected.type, name=expected.name))
     if expected.type == "MX":
         return _mx(expected, answer.values)
     return _srv(expected, answer.values)
@@ -82,15 +94,10 @@ def _mx(expected: ExpectedRecord, values: tuple[str, ...]) -> Verdict:
     ours = _absolute(expected.value.split()[-1])
     targets = {_absolute(value.split()[-1]) for value in values}
     if targets == {ours}:
-        return Verdict("ok", values, "")
-    others = sorted(targets - {ours})
-    return Verdict(
-        "different",
-        values,
-        f"mail would also go to {', '.join(others)}, not only {ours}"
-        if ours in targets
-        else f"mail goes to {', '.join(others)}, not to {ours}",
-    )
+        return _verdict("ok", values)
+    others = ", ".join(sorted(targets - {ours}))
+    code = "mx_also" if ours in targets else "mx_elsewhere"
+    return _verdict("different", values, note(code, others=others, ours=ours))
 
 
 def _srv_key(value: str) -> tuple[str, str] | None:
@@ -104,24 +111,22 @@ def _srv(expected: ExpectedRecord, values: tuple[str, ...]) -> Verdict:
     ours = _srv_key(expected.value)
     found = {_srv_key(value) for value in values}
     if found == {ours}:
-        return Verdict("ok", values, "")
+        return _verdict("ok", values)
     assert ours is not None
-    return Verdict("different", values, f"expected port {ours[0]} on {ours[1]}")
+    return _verdict("different", values, note("srv_port", port=ours[0], target=ours[1]))
 
 
 def _host_record(expected: ExpectedRecord, answer: Answer) -> Verdict:
     ours = _absolute(expected.value)
     if answer.values:
         if {_absolute(value) for value in answer.values} == {ours}:
-            return Verdict("ok", answer.values, "")
-        return Verdict("different", answer.values, f"expected a CNAME to {ours}")
+            return _verdict("ok", answer.values)
+        return _verdict("different", answer.values, note("cname_target", target=ours))
     if not answer.addresses:
-        return Verdict("missing", (), f"no CNAME (nor A/AAAA) record at {expected.name}")
+        return _verdict("missing", (), note("cname_missing", name=expected.name))
     if answer.target_addresses and set(answer.addresses) == set(answer.target_addresses):
-        return Verdict("ok", answer.addresses, f"A/AAAA records with the addresses of {ours}")
-    return Verdict(
-        "different", answer.addresses, f"expected a CNAME to {ours} (or A/AAAA with its addresses)"
-    )
+        return _verdict("ok", answer.addresses, note("cname_addresses", target=ours))
+    return _verdict("different", answer.addresses, note("cname_or_addresses", target=ours))
 
 
 # ---------------------------------------------------------------------------- TXT records
@@ -159,12 +164,12 @@ def _spf_terms(text: str) -> tuple[list[str], str]:
     return mechanisms, "?"
 
 
-def _spf(expected: str, found: str) -> list[str]:
+def _spf(expected: str, found: str) -> list[Note]:
     ours, our_policy = _spf_terms(expected)
     theirs, their_policy = _spf_terms(found)
-    problems = [f"lacks {term} before its all term" for term in ours if term not in theirs]
+    problems = [note("spf_lacks", term=term) for term in ours if term not in theirs]
     if _SPF_STRICTNESS[their_policy] < _SPF_STRICTNESS[our_policy]:
-        problems.append(f"its policy {their_policy}all is weaker than {our_policy}all")
+        problems.append(note("spf_weaker", theirs=their_policy, ours=our_policy))
     return problems
 
 
@@ -172,43 +177,45 @@ def _uris(value: str) -> set[str]:
     return {uri.strip().split("!")[0].lower() for uri in value.split(",") if uri.strip()}
 
 
-def _missing_uris(expected: str, found: str) -> list[str]:
+def _missing_uris(expected: str, found: str) -> list[Note]:
     ours = dict(tags(expected)).get("rua", "")
     theirs = _uris(dict(tags(found)).get("rua", ""))
     missing = sorted(_uris(ours) - theirs)
-    return [f"rua lacks {uri}" for uri in missing]
+    return [note("rua_lacks", uri=uri) for uri in missing]
 
 
-def _dmarc(expected: str, found: str) -> list[str]:
+def _dmarc(expected: str, found: str) -> list[Note]:
     ours, theirs = dict(tags(expected)), dict(tags(found))
     problems = []
     policy = theirs.get("p", "").lower()
     if policy not in _DMARC_STRICTNESS:
-        problems.append(f"its policy p={policy or '(none)'} is no DMARC policy")
+        problems.append(note("dmarc_no_policy", policy=policy or "(none)"))
     elif _DMARC_STRICTNESS[policy] < _DMARC_STRICTNESS[ours["p"]]:
-        problems.append(f"its policy p={policy} is weaker than p={ours['p']}")
+        problems.append(note("dmarc_weaker", theirs=policy, ours=ours["p"]))
     return problems + _missing_uris(expected, found)
 
 
-def _dkim(expected: str, found: str) -> list[str]:
+def _dkim(expected: str, found: str) -> list[Note]:
     ours, theirs = dict(tags(expected)), dict(tags(found))
     problems = []
     if theirs.get("v", "DKIM1").upper() != "DKIM1":
-        problems.append(f"v={theirs['v']} is not DKIM1")
+        problems.append(note("dkim_version", version=theirs["v"]))
     if theirs.get("k", "rsa").lower() != ours.get("k", "rsa").lower():
-        problems.append(f"key type k={theirs.get('k', 'rsa')}, not {ours.get('k', 'rsa')}")
+        problems.append(
+            note("dkim_key_type", theirs=theirs.get("k", "rsa"), ours=ours.get("k", "rsa"))
+        )
     their_key = "".join(theirs.get("p", "").split())
     if not their_key:
-        problems.append("the key is empty (p=): revoked")
+        problems.append(note("dkim_revoked"))
     elif their_key != "".join(ours.get("p", "").split()):
-        problems.append("another key (p=) than the one mail is signed with")
+        problems.append(note("dkim_other_key"))
     return problems
 
 
-def _mta_sts(expected: str, found: str) -> list[str]:
+def _mta_sts(expected: str, found: str) -> list[Note]:
     ours, theirs = dict(tags(expected)), dict(tags(found))
     if theirs.get("id") != ours["id"]:
-        return [f"id={theirs.get('id', '')} is not the policy's id {ours['id']}"]
+        return [note("mta_sts_id", theirs=theirs.get("id", ""), ours=ours["id"])]
     return []
 
 
@@ -216,7 +223,7 @@ def _mta_sts(expected: str, found: str) -> list[str]:
 class _TxtKind:
     label: str
     relevant: Callable[[str], bool]
-    problems: Callable[[str, str], list[str]]
+    problems: Callable[[str, str], list[Note]]
 
 
 def _any_text(_text: str) -> bool:
@@ -243,13 +250,14 @@ def _txt(expected: ExpectedRecord, values: tuple[str, ...]) -> Verdict:
     kind = _TXT_KINDS[expected.purpose]
     relevant = tuple(value for value in values if kind.relevant(value))
     if not relevant:
-        others = f" (only other TXT records: {len(values)})" if values else ""
-        return Verdict("missing", (), f"no {kind.label} record at {expected.name}{others}")
+        where = {"kind": kind.label, "name": expected.name}
+        if values:
+            return _verdict("missing", (), note("txt_missing_others", **where, count=len(values)))
+        return _verdict("missing", (), note("txt_missing", **where))
     if len(relevant) > 1:
-        return Verdict(
-            "different", relevant, f"{len(relevant)} {kind.label} records: receivers use none"
-        )
+        several = note("txt_several", count=len(relevant), kind=kind.label)
+        return _verdict("different", relevant, several)
     problems = kind.problems(expected.value, relevant[0])
     if problems:
-        return Verdict("different", relevant, "; ".join(problems))
-    return Verdict("ok", relevant, "")
+        return _verdict("different", relevant, *problems)
+    return _verdict("ok", relevant)

@@ -18,6 +18,7 @@ from typing import Final, Literal, Protocol
 from postmeister.config import Settings
 from postmeister.domain.clientconfig.render import srv_entries
 from postmeister.domain.clientconfig.schemas import servers_from
+from postmeister.domain.dns.notes import Note, note
 
 RecordType = Literal["MX", "TXT", "CNAME", "SRV"]
 Purpose = Literal[
@@ -48,7 +49,11 @@ class ExpectedRecord:
     name: str
     type: RecordType
     value: str
-    note: str
+    about: Note  # why the domain needs it
+
+    @property
+    def note(self) -> str:
+        return self.about.english()
 
 
 def _host(name: str) -> str:
@@ -90,10 +95,10 @@ def expected_records(
             domain,
             "MX",
             f"{dns.mx_preference} {mail_host}",
-            "where other servers deliver the domain's mail",
+            note("about.mx"),
         ),
         ExpectedRecord(
-            "spf", domain, "TXT", spf_value(settings), "SPF: the hosts allowed to send its mail"
+            "spf", domain, "TXT", spf_value(settings), note("about.spf")
         ),
     ]
     records.extend(
@@ -102,7 +107,7 @@ def expected_records(
             ascii_name(key.name),
             "TXT",
             key.value,
-            "DKIM: the key outgoing mail is signed with",
+            note("about.dkim"),
         )
         for key in dkim
     )
@@ -112,7 +117,7 @@ def expected_records(
             f"_dmarc.{domain}",
             "TXT",
             dmarc_value(settings),
-            "DMARC: what receivers do with mail failing SPF and DKIM, where reports go",
+            note("about.dmarc"),
         )
     )
     if dns.mta_sts_enabled:
@@ -122,7 +127,7 @@ def expected_records(
                 f"_mta-sts.{domain}",
                 "TXT",
                 f"v=STSv1; id={dns.mta_sts_id}",
-                "MTA-STS: announces the policy (RFC 8461); the id changes with the policy",
+                note("about.mta-sts"),
             )
         )
         records.append(
@@ -131,7 +136,7 @@ def expected_records(
                 f"mta-sts.{domain}",
                 "CNAME",
                 web_host,
-                "MTA-STS: the host serving /.well-known/mta-sts.txt",
+                note("about.mta-sts-host"),
             )
         )
     if dns.tls_rpt_enabled:
@@ -141,7 +146,7 @@ def expected_records(
                 f"_smtp._tls.{domain}",
                 "TXT",
                 "v=TLSRPTv1; rua=" + ",".join(dns.tls_rpt_rua),
-                "TLS-RPT: where senders report TLS failures (RFC 8460)",
+                note("about.tls-rpt"),
             )
         )
     for prefix, client in (("autoconfig", "Thunderbird"), ("autodiscover", "Outlook")):
@@ -151,7 +156,7 @@ def expected_records(
                 f"{prefix}.{domain}",
                 "CNAME",
                 web_host,
-                f"{client} asks this host for the client settings (A/AAAA of it also do)",
+                note("about.autoconfig", client=client),
             )
         )
     servers = servers_from(settings.client, ascii_name(settings.client_host))
@@ -163,7 +168,7 @@ def expected_records(
                 srv.name,
                 "SRV",
                 srv.value,
-                "RFC 6186: where clients connect" if offered else "RFC 6186: not offered",
+                note("about.srv" if offered else "about.srv-none"),
             )
         )
     return records
