@@ -8,9 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support.factories import Tenant
+from postmeister.web import tokens as web_tokens
+from tests.support.factories import Tenant, add_domain_to
 from tests.web.conftest import Browser
 
 SECRET = re.compile(r'id="secret"[^>]*>(pm_[^<]+)<')
@@ -68,6 +71,30 @@ def test_the_rights_chosen_on_the_form_hold_in_the_api(
     assert write.status_code == 403, "a read-only token writes nothing"
     listed = browser.get("/ui/customer/tokens").text
     assert "read only" in listed and f"{tomorrow} 00:00 UTC" in listed
+
+
+def test_a_customer_with_more_domains_than_checkboxes_types_them(
+    browser: Browser, alice: Tenant, bob: Tenant, alice_user: tuple[str, str],
+    app_client: TestClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(web_tokens, "CHECKBOXES", 2)
+    for name in ("second.alice.example", "third.alice.example"):
+        add_domain_to(sessions, alice, name)
+    browser.login(*alice_user)
+    page = browser.get("/ui/customer/tokens").text
+    assert 'name="domains_typed"' in page and 'name="domains"' not in page
+    created = browser.post("/ui/customer/tokens", {"label": "two of three",
+                           "domains_typed": f"Third.Alice.example\n\n{alice.domain}, "})  # fmt: skip
+    secret = _secret(created.text)
+    seen = app_client.get("/domains", headers=_bearer(secret)).json()["data"]
+    assert sorted(d["attributes"]["name"] for d in seen) == sorted(
+        [alice.domain, "third.alice.example"]
+    )
+    # The other customer's domain typed in is refused like a missing one; nothing is made.
+    before = browser.get("/ui/customer/tokens").text.count('id="token-')
+    foreign = browser.post("/ui/customer/tokens", {"domains_typed": bob.domain})
+    assert foreign.status_code == 422 and "domains" in foreign.text
+    assert browser.get("/ui/customer/tokens").text.count('id="token-') == before
 
 
 def test_a_refused_token_form_names_the_field(

@@ -139,6 +139,11 @@ def checked_values(form: FormData, name: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip())
 
 
+def typed_values(form: FormData, name: str) -> tuple[str, ...]:
+    """The values typed into a text area, one per line or separated by commas."""
+    return tuple(v.strip() for v in text(form, name).replace(",", "\n").splitlines() if v.strip())
+
+
 def optional_number(form: FormData, name: str, problems: list[FieldProblem]) -> int | None:
     """A whole number field; empty is None (the service reads None as its own meaning)."""
     raw = text(form, name).strip()
@@ -168,7 +173,10 @@ def token_request(form: FormData, *, admin: bool) -> TokenRequest:
         admin=admin and checked(form, "admin"),
         customer_id=customer_id,
         read_only=checked(form, "read_only"),
-        domains=checked_values(form, "domains"),
+        # Ticked, or typed one per line (or separated by commas) when there are too many.
+        domains=tuple(
+            dict.fromkeys(checked_values(form, "domains") + typed_values(form, "domains_typed"))
+        ),
         expires_at=expires,
         label=optional_text(form, "label"),
     )

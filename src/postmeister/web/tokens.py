@@ -25,11 +25,18 @@ ADMIN_BASE = security.PREFIX + "/admin/tokens"
 PAGE_SIZE = 50
 
 
-def _domain_names(session: Session, who: Visitor) -> list[str]:
-    """The domains a customer may limit a token to (an admin types the customer instead)."""
+# Up to this many domains the form offers a checkbox each; a customer with more types the
+# names instead (a page of thousands of checkboxes is neither quick nor usable).
+CHECKBOXES = 200
+
+
+def _domain_names(session: Session, who: Visitor) -> list[str] | None:
+    """The domains a customer may tick to limit a token to; None: too many to tick, the
+    form has a field to type them in. An admin's form names the customer instead."""
     if who.is_admin:
         return []
-    return [d.display_name for d in list_domain_page(session, who.actor, size=500).domains]
+    found = list_domain_page(session, who.actor, size=CHECKBOXES)
+    return None if found.more_after else [d.display_name for d in found.domains]
 
 
 def _list(request: Request, who: Visitor, *, status: int = 200,
