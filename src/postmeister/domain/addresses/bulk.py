@@ -456,11 +456,11 @@ def _create(
         ]
         # RETURNING gives the new ids directly. Selecting them back would be quadratic on
         # PostgreSQL: inside this transaction the planner has no statistics for the rows
-        # just inserted and scans the whole table for every chunk.
-        inserted = session.execute(
-            insert(Address).returning(Address.id, Address.address, sort_by_parameter_order=True),
-            rows,
-        )
+        # just inserted and scans the whole table for every chunk. Each returned row names
+        # its address, so the rows may come back in any order: asking SQLAlchemy for the
+        # parameters' order (`sort_by_parameter_order`) made it send one INSERT per row on
+        # SQLite (30,000 statements for 30,000 addresses), which doubled an initial import.
+        inserted = session.execute(insert(Address).returning(Address.id, Address.address), rows)
         ids = {row.address: row.id for row in inserted}
         created.update(ids)
         forwards = [c for c in chunk if c.kind == "forward"]
