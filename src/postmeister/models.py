@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -620,6 +621,50 @@ class WebSession(Timestamped, Base):
     stage: Mapped[str] = mapped_column(String(16))  # password | full
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebAuthnCredential(Base):
+    """A WebAuthn credential (passkey or security key) of a web user, a second factor beside
+    or instead of TOTP (migration 0019; `domain.web_users.webauthn`).
+
+    `credential_id` is the authenticator's id in base64url (unique across all users: an
+    assertion names it before the user is known to match); `public_key` is the COSE key the
+    authenticator gave at registration. `sign_count` is the last counter it reported: an
+    assertion that does not raise it (for an authenticator that counts) is refused, since a
+    cloned key would show its counter going backwards.
+    """
+
+    __tablename__ = "webauthn_credentials"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UtcDateTime, default=_now, server_default=func.current_timestamp()
+    )
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebAuthnChallenge(Base):
+    """A server-side WebAuthn challenge, bound to the web session that asked for it: one per
+    session and purpose (`register` on the account page, `authenticate` at login), deleted
+    when it is used, refused after `expires_at`. The browser's copy is never trusted."""
+
+    __tablename__ = "webauthn_challenges"
+    __table_args__ = (
+        UniqueConstraint("session_id", "purpose", name="uq_webauthn_challenges_session_purpose"),
+        GENERATED_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("web_sessions.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    challenge: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class LoginFailure(Base):

@@ -14,7 +14,9 @@ from postmeister.config import Settings
 from postmeister.web import auth
 
 PUBLIC = {"/ui", "/ui/", "/ui/login", "/ui/mailbox/login", "/ui/logout", "/ui/login/totp"}
-SESSIONS = {auth.customer_user, auth.admin_user, auth.mailbox_owner, auth.web_user}
+# A session of some kind: a full one, or one waiting for its second factor.
+SESSIONS = {auth.customer_user, auth.admin_user, auth.mailbox_owner, auth.web_user,
+            auth.second_factor_pending}  # fmt: skip
 
 
 def _calls(dependant: Dependant) -> set[Any]:

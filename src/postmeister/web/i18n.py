@@ -31,6 +31,23 @@ EN: Final[dict[str, str]] = {
     "authenticator app (or open the link on your phone), then enter the code it shows.",
     "totp.secret": "Key",
     "totp.link": "Open in authenticator app",
+    # WebAuthn keys (account page, second-factor page)
+    "webauthn.keys": "Security keys and passkeys",
+    "webauthn.keys_hint": "A security key or passkey can be your second factor at login, "
+    "instead of or beside a code from an authenticator app.",
+    "webauthn.name": "Name of the key",
+    "webauthn.new_name": "New name",
+    "webauthn.add": "Add a security key",
+    "webauthn.rename": "Rename",
+    "webauthn.remove": "Remove",
+    "webauthn.needs_script": "Adding or using a security key needs JavaScript and a browser "
+    "that supports WebAuthn.",
+    "webauthn.failed": "The security key did not answer, or you cancelled. Try again.",
+    "webauthn.register_refused": "The security key could not be added. Try again.",
+    "webauthn.login_hint": "Confirm the login with your security key or passkey.",
+    "webauthn.use_key": "Use security key",
+    "webauthn.or_code": "Or enter a code from your authenticator app:",
+    "webauthn.refused": "The security key was not accepted.",
     "nav.dashboard": "Overview",
     "nav.addresses": "Addresses",
     "nav.domains": "Domains",
@@ -286,6 +303,26 @@ DE: Final[dict[str, str]] = {
     "den angezeigten Code ein.",
     "totp.secret": "Schlüssel",
     "totp.link": "In der Authenticator-App öffnen",
+    # WebAuthn keys (account page, second-factor page)
+    "webauthn.keys": "Sicherheitsschlüssel und Passkeys",
+    "webauthn.keys_hint": "Ein Sicherheitsschlüssel oder Passkey kann beim Anmelden Ihr "
+    "zweiter Faktor sein, statt oder neben einem Code aus einer Authenticator-App.",
+    "webauthn.name": "Name des Schlüssels",
+    "webauthn.new_name": "Neuer Name",
+    "webauthn.add": "Sicherheitsschlüssel hinzufügen",
+    "webauthn.rename": "Umbenennen",
+    "webauthn.remove": "Entfernen",
+    "webauthn.needs_script": "Einen Sicherheitsschlüssel hinzuzufügen oder zu benutzen, "
+    "braucht JavaScript und einen Browser, der WebAuthn unterstützt.",
+    "webauthn.failed": "Der Sicherheitsschlüssel hat nicht geantwortet, oder die Anfrage "
+    "wurde abgebrochen. Versuchen Sie es noch einmal.",
+    "webauthn.register_refused": "Der Sicherheitsschlüssel konnte nicht hinzugefügt werden. "
+    "Versuchen Sie es noch einmal.",
+    "webauthn.login_hint": "Bestätigen Sie die Anmeldung mit Ihrem Sicherheitsschlüssel oder "
+    "Passkey.",
+    "webauthn.use_key": "Sicherheitsschlüssel benutzen",
+    "webauthn.or_code": "Oder geben Sie einen Code aus Ihrer Authenticator-App ein:",
+    "webauthn.refused": "Der Sicherheitsschlüssel wurde nicht akzeptiert.",
     "nav.dashboard": "Übersicht",
     "nav.addresses": "Adressen",
     "nav.domains": "Domains",

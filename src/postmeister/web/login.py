@@ -1,22 +1,25 @@
-"""Logging in and out: customer users and admins (password, then TOTP when due), mailbox
-owners (the mailbox password). Failed attempts are counted per account and per client
-address in the database (`domain.web_users`), so every worker throttles alike."""
+"""Logging in and out: customer users and admins (password, then a second factor when due:
+a TOTP code or a WebAuthn key, whichever the user has), mailbox owners (the mailbox
+password). Failed attempts are counted per account and per client address in the database
+(`domain.web_users`), so every worker throttles alike."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from postmeister.api.common import app_state
 from postmeister.db import unit_of_work
-from postmeister.domain.web_users import rules
+from postmeister.domain.web_users import rules, webauthn
 from postmeister.domain.web_users import service as web_users
 from postmeister.domain.web_users.rules import LoginRefused, LoginThrottled, SecondFactorRefused
 from postmeister.models import Address, WebUser
 from postmeister.ops import context
 from postmeister.web import security
-from postmeister.web.auth import Anyone, Form, second_factor_pending, visitor
+from postmeister.web.auth import Anyone, Form, Pending, Visitor, second_factor_pending, visitor
 from postmeister.web.forms import text
 from postmeister.web.templating import page, redirect
 
@@ -118,16 +121,34 @@ def mailbox_login(request: Request, form: Form) -> Response:
     return _logged_in(issued.token, HOME["mailbox"])
 
 
-@router.get("/login/totp")
-def totp_form(request: Request) -> Response:
-    who = second_factor_pending(request)
+def _factors(request: Request, who: Visitor) -> tuple[bool, bool]:
+    """Which second factors the user has: (TOTP, WebAuthn keys)."""
     with unit_of_work(app_state(request).sessions, write=False) as session:
         user = session.get_one(WebUser, who.user_id)
-        enrolled = user.totp_secret is not None
-    secret = None if enrolled else rules.new_totp_secret()
+        return user.totp_secret is not None, webauthn.has_credentials(session, user.id)
+
+
+def _second_factor_page(
+    request: Request,
+    who: Visitor,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    offered: str | None = None,
+) -> Response:
+    """The second-factor page: the code form when the user has TOTP, the key button when
+    the user has a key, TOTP enrolment (with `offered` or a new key) when neither."""
+    totp, keys = _factors(request, who)
+    secret = None if totp or keys else offered or rules.new_totp_secret()
     uri = None if secret is None else rules.totp_uri(secret, account=who.email or "")
-    return page(request, who, "totp.html", totp_key=secret, uri=uri, error=None,
-                secret=secret is not None)  # fmt: skip
+    return page(request, who, "totp.html", status=status, totp_key=secret, uri=uri,
+                error=error, secret=secret is not None, code_form=totp or not keys,
+                keys=keys)  # fmt: skip
+
+
+@router.get("/login/totp")
+def totp_form(request: Request) -> Response:
+    return _second_factor_page(request, second_factor_pending(request))
 
 
 @router.post("/login/totp")
@@ -145,22 +166,76 @@ def totp(request: Request, form: Form) -> Response:
                 web_users.enrol_totp(session, user, secret=offered, code=code, now=_now())
             else:
                 web_users.check_totp(session, user, code, now=_now())
-            row = web_users.find_session(session, who.token or "")
-            if row is None:
-                raise security.LoginRequired()
-            issued = web_users.complete_second_factor(session, row)
-            kind = "admin" if user.is_admin else "customer"
+            response = _second_factor_passed(session, who, user)
     except LoginThrottled:
-        return page(request, who, "totp.html", status=429, totp_key=None, uri=None,
-                    error="login.throttled")  # fmt: skip
+        return _second_factor_page(request, who, status=429, error="login.throttled")
     except SecondFactorRefused:
+        _second_factor_failed(request, who)
+        return _second_factor_page(request, who, status=401, error="totp.refused",
+                                   offered=offered)  # fmt: skip
+    return response
+
+
+def _second_factor_passed(session: Session, who: Visitor, user: WebUser) -> Response:
+    """The full session that replaces the waiting one, as the response that sets it."""
+    row = web_users.find_session(session, who.token or "")
+    if row is None:
+        raise security.LoginRequired()
+    issued = web_users.complete_second_factor(session, row)
+    return _logged_in(issued.token, HOME["admin" if user.is_admin else "customer"])
+
+
+def _second_factor_failed(request: Request, who: Visitor) -> None:
+    with unit_of_work(app_state(request).sessions) as session:
+        web_users.record_failure(session, account=who.email or "", client=_client(request),
+                                 now=_now())  # fmt: skip
+
+
+@router.post("/login/webauthn/options")
+def webauthn_options(request: Request, who: Pending, form: Form) -> Response:
+    """The `navigator.credentials.get()` options for this session's user (the page's
+    script asks for them), with a new challenge kept on the server."""
+    state = app_state(request)
+    try:
         with unit_of_work(state.sessions) as session:
-            web_users.record_failure(session, account=who.email or "", client=_client(request),
-                                     now=_now())  # fmt: skip
-        uri = None if offered is None else rules.totp_uri(offered, account=who.email or "")
-        return page(request, who, "totp.html", status=401, totp_key=offered, uri=uri,
-                    error="totp.refused", secret=offered is not None)  # fmt: skip
-    return _logged_in(issued.token, HOME[kind])
+            web_users.check_throttle(session, who.email or "", _client(request), _now())
+            user = session.get_one(WebUser, who.user_id)
+            options = webauthn.authentication_options(
+                session, user, session_id=who.session_id or 0,
+                rp=webauthn.relying_party(state.settings), now=_now(),
+            )  # fmt: skip
+    except LoginThrottled:
+        return JSONResponse({"error": "throttled"}, status_code=429)
+    except webauthn.KeyRefused:
+        return JSONResponse({"error": "no_key"}, status_code=409)
+    return Response(options, media_type="application/json")
+
+
+@router.post("/login/webauthn")
+def webauthn_login(request: Request, who: Pending, form: Form) -> Response:
+    """The key's answer (posted by the page's script in the `credential` field): checked
+    against the challenge this session was given, which is spent either way."""
+    state = app_state(request)
+    try:
+        with unit_of_work(state.sessions) as session:
+            web_users.check_throttle(session, who.email or "", _client(request), _now())
+            challenge = webauthn.take_challenge(
+                session, session_id=who.session_id or 0, purpose=webauthn.AUTHENTICATE,
+                now=_now(),
+            )  # fmt: skip
+        with unit_of_work(state.sessions) as session:
+            user = session.get_one(WebUser, who.user_id)
+            webauthn.authenticate(
+                session, user, challenge=challenge, response=text(form, "credential"),
+                rp=webauthn.relying_party(state.settings), now=_now(),
+            )  # fmt: skip
+            response = _second_factor_passed(session, who, user)
+    except LoginThrottled:
+        return _second_factor_page(request, who, status=429, error="login.throttled")
+    except webauthn.KeyRefused:
+        _second_factor_failed(request, who)
+        return _second_factor_page(request, who, status=401, error="webauthn.refused")
+    return response
 
 
 @router.post("/logout")

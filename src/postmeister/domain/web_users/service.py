@@ -21,7 +21,7 @@ from postmeister.domain.addresses.schemas import AddressChanges
 from postmeister.domain.addresses.service import update_address
 from postmeister.domain.addresses.syntax import parse_address
 from postmeister.domain.passwords.service import Passwords
-from postmeister.domain.web_users import rules
+from postmeister.domain.web_users import rules, webauthn
 from postmeister.domain.web_users.rules import (
     FailureCounts,
     LoginRefused,
@@ -102,8 +102,10 @@ def actor_of_mailbox(address: Address) -> Actor:
 
 
 def second_factor_due(session: Session, user: WebUser) -> bool:
-    """Whether logging in needs a TOTP code (or, if none is set up, enrolment first)."""
-    if user.totp_secret is not None:
+    """Whether logging in needs a second factor: a TOTP code or a WebAuthn key, whichever
+    the user has (or, when the customer requires one and neither is set up, TOTP enrolment
+    first)."""
+    if user.totp_secret is not None or webauthn.has_credentials(session, user.id):
         return True
     if user.customer_id is None:
         return False
@@ -163,7 +165,11 @@ def enrol_totp(
     session: Session, user: WebUser, *, secret: str, code: str, now: dt.datetime
 ) -> None:
     """Keep `secret` as the user's second factor once `code` proves the app has it (the
-    code counts as used: it cannot log in again)."""
+    code counts as used: it cannot log in again). Enrolment happens at login, after the
+    password alone, so a user who already has a second factor (TOTP or a WebAuthn key) is
+    refused: otherwise a stolen password would enrol a second factor of its own."""
+    if user.totp_secret is not None or webauthn.has_credentials(session, user.id):
+        raise SecondFactorRefused()
     step = rules.totp_step(secret, code, now=now)
     if step is None:
         raise SecondFactorRefused()
