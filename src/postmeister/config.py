@@ -192,6 +192,21 @@ class DataplaneSettings(BaseModel):
     outbound_relay: str | None = None
     outbound_relay_username: str | None = None
     outbound_relay_password_file: Path | None = None
+    # Several mail nodes (issue 17): this node's name in the node registry (`mail_nodes`);
+    # empty: a single node, where every mailbox is served here. With a name, mail for a
+    # mailbox homed on another node is delivered there over LMTP and its IMAP/POP3 logins
+    # are proxied there; `node_address` is where this node's LMTP listens for the other
+    # nodes (its address on the node network, the one registered for it), and
+    # `node_networks` the other nodes' network, whose proxied logins Dovecot trusts.
+    node_name: str = Field(default="", pattern=r"^$|^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+    node_address: str = ""
+    node_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _node_complete(self) -> DataplaneSettings:
+        if self.node_name and (not self.node_address or not self.node_networks):
+            raise ValueError("a named mail node needs node_address and node_networks")
+        return self
 
     @field_validator("outbound_relay")
     @classmethod

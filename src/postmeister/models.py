@@ -196,6 +196,25 @@ class CatchallTarget(Base):
     target: Mapped[str] = mapped_column(String(254))
 
 
+class MailNode(Timestamped, Base):
+    """A mail node (Postfix + Dovecot) that mailboxes can be homed on (migration 0020).
+
+    `address` is where the other nodes reach it on the node network: Postfix there delivers
+    to its LMTP listener (`lmtp_port`), Dovecot there proxies IMAP and POP3 logins to it
+    (the standard ports). `state`: `active` nodes take new mailboxes; a `draining` one
+    keeps serving its mailboxes but gets no new ones.
+    """
+
+    __tablename__ = "mail_nodes"
+    __table_args__ = GENERATED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    address: Mapped[str] = mapped_column(String(255))
+    lmtp_port: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    state: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+
+
 class Address(Timestamped, Base):
     """One email address: a mailbox (stores mail) or a forward (only forwards)."""
 
@@ -216,6 +235,12 @@ class Address(Timestamped, Base):
     submission_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Mailbox only: mail to `local+anything@domain` is delivered here too (migration 0007).
     subaddress_extension: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Mailbox only: the mail node that stores it (migration 0020). NULL: unplaced, as every
+    # mailbox of a single-node installation is; every node then delivers it locally.
+    # RESTRICT: a node that still holds mailboxes cannot be deleted from under them.
+    home_node_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_nodes.id", ondelete="RESTRICT"), index=True
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(
         UtcDateTime,
         default=_now,

@@ -17,6 +17,7 @@ from postmeister.dataplane.render.model import (
     DkimSigner,
     Endpoint,
     Instance,
+    NodeRole,
     PostgresDatabase,
     Relay,
     Site,
@@ -99,6 +100,12 @@ CASES = {
         ),
     ),
     "sqlite-instance": instance_site(),
+    # One of several mail nodes (issue 17): transport map, proxying passdbs, node LMTP.
+    "postgresql-node": operator_site(
+        database=PostgresDatabase("db.internal", 5432, "postmeister", "mailserver", "s3cret"),
+        tls=None,
+        node=NodeRole("node1", "10.0.0.11", ("10.0.0.0/24",)),
+    ),
 }
 
 

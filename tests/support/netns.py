@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,11 +123,33 @@ class Namespace:
         return [int(pid) for pid in result.stdout.split()]
 
 
-def create(mounts: list[tuple[Path, str]]) -> Namespace:
+def _subnets_in_use() -> set[int]:
+    """The 10.231.N.0/24 subnets some interface of the host has now (another namespace's)."""
+    result = subprocess.run(
+        ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False
+    )
+    return {int(n) for n in re.findall(r"inet 10\.231\.(\d+)\.", result.stdout)}
+
+
+def free_subnets(count: int) -> list[int]:
+    """`count` distinct subnet numbers no interface uses now: for namespaces that must
+    reach each other (`connect`), whose addresses have to be known before they exist."""
+    in_use = _subnets_in_use()
+    chosen: list[int] = []
+    while len(chosen) < count:
+        subnet = int(uuid.uuid4().hex[:8], 16) % 250 + 1
+        if subnet not in in_use and subnet not in chosen:
+            chosen.append(subnet)
+    return chosen
+
+
+def create(mounts: list[tuple[Path, str]], *, subnet: int | None = None) -> Namespace:
     """A new namespace with the veth pair up and a holder that has made `mounts` (a
-    test-owned source directory or file bind-mounted over each target path)."""
+    test-owned source directory or file bind-mounted over each target path). `subnet`:
+    its 10.231.N.0/24 (default: drawn from the name)."""
     tag = uuid.uuid4().hex[:8]
-    namespace = Namespace(name=f"pm-{tag}", veth=f"pm{tag}h", subnet=int(tag, 16) % 250 + 1)
+    chosen = subnet if subnet is not None else int(tag, 16) % 250 + 1
+    namespace = Namespace(name=f"pm-{tag}", veth=f"pm{tag}h", subnet=chosen)
     try:
         _ip("netns", "add", namespace.name)
         _ip("link", "add", namespace.veth, "type", "veth", "peer", "name", f"pm{tag}n")
@@ -200,3 +223,38 @@ def remove(namespace: Namespace) -> list[int]:
     with contextlib.suppress(NamespaceError):
         _ip("netns", "del", namespace.name)
     return leftover
+
+
+@dataclass(frozen=True)
+class Link:
+    """A veth pair straight from one namespace into another: each reaches the other's
+    address (`Namespace.address`) over it, with no route through the host."""
+
+    first: Namespace
+    second: Namespace
+    name: str  # the end in `first`; deleting it deletes the pair
+
+
+def connect(first: Namespace, second: Namespace) -> Link:
+    """Link two namespaces: a host route to the other's address in each, over the pair.
+    The other side answers ARP for its address on any of its interfaces (Linux's default),
+    so the pair needs no addresses of its own."""
+    tag = uuid.uuid4().hex[:8]
+    link = Link(first, second, name=f"pm{tag}a")
+    _ip("link", "add", link.name, "netns", first.name, "type", "veth",
+        "peer", "name", f"pm{tag}b", "netns", second.name)  # fmt: skip
+    try:
+        for inside, end, other in ((first, link.name, second), (second, f"pm{tag}b", first)):
+            _ip("-n", inside.name, "link", "set", end, "up")
+            _ip("-n", inside.name, "route", "add", f"{other.address}/32", "dev", end,
+                "src", inside.address)  # fmt: skip
+    except BaseException:
+        disconnect(link)
+        raise
+    return link
+
+
+def disconnect(link: Link) -> None:
+    """Delete the pair (its routes go with it), by the name of its end in `first`."""
+    with contextlib.suppress(NamespaceError):
+        _ip("-n", link.first.name, "link", "del", link.name)

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from postmeister.api import clientconfig, dialects, docs, ops
+from postmeister.api import clientconfig, dialects, docs, ops, placement
 from postmeister.api.common import AppState
 from postmeister.api.controller.routes import router as controller_router
 from postmeister.api.controller.sync_routes import router as sync_router
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(ops.probes)
     app.include_router(ops.scrape)
     app.include_router(clientconfig.router)
+    app.include_router(placement.routes)
     # The web interface (customer menu, self-service, admin): HTML pages under /ui.
     install_web(app)
     app.add_middleware(

@@ -41,6 +41,7 @@ DIALECTS: Final[tuple[Dialect, ...]] = tuple(
         "/domains",
         "/audit-events",
         "/webhooks",
+        "/mail-nodes",
     )
 )
 

@@ -14,6 +14,7 @@ from postmeister.cli.audit import audit
 from postmeister.cli.backup import backup, restore
 from postmeister.cli.common import prepare, print_json, session_for, settings_for
 from postmeister.cli.dataplane import dataplane
+from postmeister.cli.nodes import node
 from postmeister.cli.provisioning import register, register_domain_dns
 from postmeister.cli.sync import export, sync
 from postmeister.cli.users import user
@@ -275,6 +276,7 @@ register(customer, token, main)
 register_domain_dns(domain)
 main.add_command(audit)
 main.add_command(user)
+main.add_command(node)
 main.add_command(sync)
 main.add_command(dataplane)
 main.add_command(export)

@@ -101,14 +101,25 @@ MAILBOXES = View(
             "1: mail to local+anything@domain (the part before the first '+') comes here too,"
             " unless that whole address exists itself (`SUBADDRESS_LOOKUP`)",
         ),
+        Column(
+            "home_node",
+            "the name of the mail node that stores the mailbox; NULL: unplaced (every node"
+            " serves it locally, as on a single-node installation)",
+        ),
+        Column("home_host", "the address other nodes reach the home node at; NULL: unplaced"),
+        Column("home_lmtp_port", "the home node's LMTP port; NULL: unplaced"),
     ),
     select="""
 SELECT a.address AS address,
        d.name AS domain,
        a.local_part AS local_part,
        a.quota_bytes AS quota_bytes,
-       CASE WHEN a.subaddress_extension THEN 1 ELSE 0 END AS subaddress_extension
+       CASE WHEN a.subaddress_extension THEN 1 ELSE 0 END AS subaddress_extension,
+       n.name AS home_node,
+       n.address AS home_host,
+       n.lmtp_port AS home_lmtp_port
 FROM addresses a JOIN domains d ON d.id = a.domain_id
+LEFT JOIN mail_nodes n ON n.id = a.home_node_id
 WHERE a.kind = 'mailbox'
 """,
 )
@@ -191,6 +202,12 @@ LOGINS = View(
             "the Dovecot scheme that verifies password_hash: ARGON2ID, ARGON2I or CRYPT",
         ),
         Column("submission_disabled", "1: may log in and read mail, but not send"),
+        Column(
+            "home_node",
+            "the name of the mail node that stores the mailbox; NULL: unplaced (every node"
+            " serves it locally, as on a single-node installation)",
+        ),
+        Column("home_host", "the address other nodes reach the home node at; NULL: unplaced"),
     ),
     select="""
 SELECT a.address AS username,
@@ -200,10 +217,13 @@ SELECT a.address AS username,
          WHEN substr(a.password_hash, 1, 9) = '$argon2i$' THEN 'ARGON2I'
          ELSE 'CRYPT'
        END AS password_scheme,
-       CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled
+       CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled,
+       n.name AS home_node,
+       n.address AS home_host
 FROM addresses a
 JOIN domains d ON d.id = a.domain_id
 JOIN customers c ON c.id = d.customer_id
+LEFT JOIN mail_nodes n ON n.id = a.home_node_id
 WHERE a.kind = 'mailbox' AND a.password_hash IS NOT NULL AND a.password_hash <> ''
   AND c.suspended_at IS NULL
 """,
@@ -223,15 +243,24 @@ APP_PASSWORDS = View(
         Column("secret_sha256", "lowercase hex SHA-256 of the app password"),
         Column("app_password_id", "the app password's id (for last-used bookkeeping)"),
         Column("submission_disabled", "copied from the mailbox: app passwords obey it too"),
+        Column(
+            "home_node",
+            "the name of the mail node that stores the mailbox; NULL: unplaced (every node"
+            " serves it locally, as on a single-node installation)",
+        ),
+        Column("home_host", "the address other nodes reach the home node at; NULL: unplaced"),
     ),
     select="""
 SELECT a.address AS username,
        p.secret_hash AS secret_sha256,
        p.id AS app_password_id,
-       CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled
+       CASE WHEN a.submission_disabled THEN 1 ELSE 0 END AS submission_disabled,
+       n.name AS home_node,
+       n.address AS home_host
 FROM app_passwords p JOIN addresses a ON a.id = p.address_id
 JOIN domains d ON d.id = a.domain_id
 JOIN customers c ON c.id = d.customer_id
+LEFT JOIN mail_nodes n ON n.id = a.home_node_id
 WHERE a.kind = 'mailbox' AND c.suspended_at IS NULL
 """,
 )

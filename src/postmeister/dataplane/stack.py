@@ -40,6 +40,7 @@ from postmeister.dataplane.render.model import (
     DkimSigner,
     Endpoint,
     Instance,
+    NodeRole,
     PostgresDatabase,
     Relay,
     RenderedFile,
@@ -116,7 +117,16 @@ def production_site(settings: Settings, *, config_dir: Path) -> Site:
             hash_nonce=kept_secret(settings.data_dir / "dataplane-auth-policy-nonce"),
             trusted_networks=tuple(str(network) for network in dp.trusted_networks),
         ),
+        node=node_role(settings),
     )
+
+
+def node_role(settings: Settings) -> NodeRole | None:
+    dp = settings.dataplane
+    if not dp.node_name:
+        return None
+    networks = tuple(str(network) for network in dp.node_networks)
+    return NodeRole(name=dp.node_name, address=dp.node_address, networks=networks)
 
 
 def _dkim_signers(settings: Settings, addresses: dict[str, str]) -> tuple[DkimSigner, ...]:

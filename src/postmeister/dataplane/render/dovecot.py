@@ -43,6 +43,7 @@ from postmeister.dataplane.contract import (
 from postmeister.dataplane.render.model import (
     AuthPolicy,
     Instance,
+    NodeRole,
     PostgresDatabase,
     RenderedFile,
     Site,
@@ -65,6 +66,40 @@ APP_PASSDB_QUERY = (
     "FROM dataplane_v1_app_passwords "
     "WHERE username = '%u' AND secret_sha256 = '%{sha256:password}'"
 )
+
+
+def proxy_fields(node: NodeRole) -> str:
+    """The passdb columns that make Dovecot proxy an IMAP or POP3 login to the mailbox's
+    home node when that is another node (on one of several mail nodes, `Site.node`).
+
+    The proxy forwards the password the client typed (Dovecot's default when the passdb
+    gives no `pass`), so the home node authenticates the login itself against the same
+    passdbs, app passwords included, and applies its own rules and brute-force limits; no
+    master password has to be shared among the nodes. This node checks the password too
+    before it proxies (the row still carries the hash, or matched the app password's), so
+    a wrong guess never leaves it. The other nodes' logins arrive from `login_trusted_
+    networks`, which lets them pass on the client's address and log in in plain text on
+    the node network. SMTP AUTH and LMTP are never proxied (`%s` is the service): a node
+    checks submission passwords itself, and Postfix routes mail by the transport map.
+    Columns that are NULL (home here, or unplaced) are no fields for Dovecot.
+    """
+    # The node name is a DNS label (config validates it): nothing in it needs quoting.
+    away = f"home_node IS NOT NULL AND home_node <> '{node.name}' AND '%s' IN ('imap', 'pop3')"
+    return f"CASE WHEN {away} THEN 'Y' END AS proxy, CASE WHEN {away} THEN home_host END AS host"
+
+
+def passdb_query(site: Site) -> str:
+    if site.node is None:
+        return PASSDB_QUERY
+    return PASSDB_QUERY.replace(" FROM ", f", {proxy_fields(site.node)} FROM ", 1)
+
+
+def app_passdb_query(site: Site) -> str:
+    if site.node is None:
+        return APP_PASSDB_QUERY
+    return APP_PASSDB_QUERY.replace(" FROM ", f", {proxy_fields(site.node)} FROM ", 1)
+
+
 USER_QUERY = (
     "SELECT address AS user, CASE WHEN quota_bytes IS NULL THEN NULL "
     "ELSE '*:bytes=' || CAST(quota_bytes AS TEXT) END AS quota_rule "
@@ -163,7 +198,7 @@ def sql_file(site: Site) -> RenderedFile:
     content = (
         HEADER
         + connection
-        + f"password_query = {PASSDB_QUERY}\n"
+        + f"password_query = {passdb_query(site)}\n"
         + f"user_query = {USER_QUERY}\n"
         + f"iterate_query = {ITERATE_QUERY}\n"
     )
@@ -181,11 +216,24 @@ def _brute_force(site: Site) -> list[str]:
         path = site.config_dir / AUTH_POLICY_FILE
         lines.append("# Per address and per account: the Postmeister auth policy service.\n")
         lines.append(f"!include {path}\n")
+    elif site.node is not None:
+        lines.append("# The other mail nodes proxy logins here (see proxy_fields).\n")
+        lines.append(f"login_trusted_networks = {' '.join(site.node.networks)}\n")
     return lines
 
 
-def auth_policy_file(policy: AuthPolicy) -> RenderedFile:
-    """The auth policy settings; secret because of the hash nonce."""
+def _login_trusted_networks(site: Site) -> tuple[str, ...]:
+    """Hosts whose logins pass on the client's address: the auth policy's (webmail) and,
+    on one of several mail nodes, the other nodes, which proxy their logins here."""
+    policy = () if site.auth_policy is None else site.auth_policy.trusted_networks
+    nodes = () if site.node is None else site.node.networks
+    return (*policy, *(network for network in nodes if network not in policy))
+
+
+def auth_policy_file(policy: AuthPolicy, trusted: tuple[str, ...] = ()) -> RenderedFile:
+    """The auth policy settings; secret because of the hash nonce. `trusted`: the
+    `login_trusted_networks` (default: the policy's own)."""
+    trusted = trusted or policy.trusted_networks
     lines = [
         HEADER,
         "# Asked before and after every password check, told every outcome; if it does not\n",
@@ -202,15 +250,15 @@ def auth_policy_file(policy: AuthPolicy) -> RenderedFile:
         "auth_policy_check_after_auth = yes\n",
         "auth_policy_report_after_auth = yes\n",
     ]
-    if policy.trusted_networks:
+    if trusted:
         lines.append("# Hosts that log in for others and pass on their addresses (webmail).\n")
-        lines.append(f"login_trusted_networks = {' '.join(policy.trusted_networks)}\n")
+        lines.append(f"login_trusted_networks = {' '.join(trusted)}\n")
     return RenderedFile(AUTH_POLICY_FILE, "".join(lines), secret=True)
 
 
 def app_password_sql_file(site: Site) -> RenderedFile:
     connection, secret = _connection(site)
-    content = HEADER + connection + f"password_query = {APP_PASSDB_QUERY}\n"
+    content = HEADER + connection + f"password_query = {app_passdb_query(site)}\n"
     return RenderedFile("dovecot/postmeister-app-passwords-sql.conf.ext", content, secret=secret)
 
 
@@ -276,7 +324,9 @@ def postmeister_conf(site: Site) -> str:
             "  inet_listener postmeister-lmtp {\n",
             f"    address = {site.lmtp.host}\n",
             f"    port = {site.lmtp.port}\n",
-            "  }\n}\n",
+            "  }\n",
+            *_node_lmtp_listener(site),
+            "}\n",
             "protocol lmtp {\n",
             f"  postmaster_address = postmaster@{site.hostname}\n",
             "  mail_plugins = $mail_plugins sieve\n",
@@ -289,6 +339,22 @@ def postmeister_conf(site: Site) -> str:
     )
     lines.extend(_quota_and_sieve(site))
     return "".join(lines)
+
+
+def _node_lmtp_listener(site: Site) -> list[str]:
+    """On one of several mail nodes: LMTP for the other nodes' Postfix, bound only to this
+    node's address on the node network. LMTP has no authentication: that network must be
+    private to the nodes (a firewall, or a network of their own); the address is the one
+    the node registry names for this node."""
+    if site.node is None:
+        return []
+    return [
+        "  # The other mail nodes deliver their mail for mailboxes homed here.\n",
+        "  inet_listener postmeister-lmtp-nodes {\n",
+        f"    address = {site.node.address}\n",
+        f"    port = {site.lmtp.port}\n",
+        "  }\n",
+    ]
 
 
 def _pop3() -> list[str]:
@@ -467,7 +533,7 @@ def render_dovecot(site: Site) -> list[RenderedFile]:
         RenderedFile("dovecot/postmeister.conf", postmeister_conf(site)),
     ]
     if site.auth_policy is not None:
-        files.append(auth_policy_file(site.auth_policy))
+        files.append(auth_policy_file(site.auth_policy, _login_trusted_networks(site)))
     if site.instance is not None:
         files.append(RenderedFile("dovecot/dovecot.conf", instance_conf(site, site.instance)))
     return files

@@ -299,6 +299,16 @@ class Srs:
 
 
 @dataclass(frozen=True)
+class NodeRole:
+    """This installation as one of several mail nodes (issue 17): its name in the node
+    registry, the address its LMTP listens on for the other nodes, and their network."""
+
+    name: str
+    address: str
+    networks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Site:
     """One installation of the data plane, as the renderers see it.
 
@@ -343,6 +353,8 @@ class Site:
     relay: Relay | None = None
     # SRS for mail forwarded off the machine (None: envelope senders are left as they are).
     srs: Srs | None = None
+    # One of several mail nodes (None: the only one; every mailbox is served here).
+    node: NodeRole | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from postmeister.dataplane.contract import ALIASES as ALIASES_VIEW
 from postmeister.dataplane.contract import MAILBOXES as MAILBOXES_VIEW
 from postmeister.dataplane.render.model import (
     Instance,
+    NodeRole,
     PostgresDatabase,
     Relay,
     RenderedFile,
@@ -173,6 +174,30 @@ SRS_HOSTED_SENDERS = PostfixMap(
 )
 
 
+def home_node_transport(node: NodeRole) -> PostfixMap:
+    """Rendered only on one of several mail nodes (`Site.node`): mail for a mailbox homed
+    on ANOTHER node goes to that node's Dovecot LMTP, by Postfix's own LMTP client. A
+    mailbox homed here, or on no node, finds no row and keeps `virtual_transport` (this
+    node's LMTP). A home node that does not answer leaves the mail queued here, retried."""
+    # The node name is a DNS label (config validates it): nothing in it needs quoting.
+    return PostfixMap(
+        stem="transport-home-node",
+        parameter="transport_maps",
+        view=MAILBOXES_VIEW,
+        query=(
+            "SELECT 'lmtp:inet:[' || home_host || ']:' || CAST(home_lmtp_port AS TEXT)"  # noqa: S608
+            " FROM dataplane_v1_mailboxes WHERE address = '%u@%d'"
+            f" AND home_node IS NOT NULL AND home_node <> '{node.name}'"
+        ),
+        why="a mailbox homed on another mail node: delivered to that node over LMTP",
+    )
+
+
+def _site_maps(site: Site) -> list[PostfixMap]:
+    """Every map of this site: `MAPS`, and the home-node transport on a named node."""
+    return [*MAPS, *([home_node_transport(site.node)] if site.node is not None else [])]
+
+
 def _table_type(site: Site) -> str:
     return "sqlite" if isinstance(site.database, SqliteDatabase) else "pgsql"
 
@@ -253,7 +278,7 @@ def main_cf_fragment(site: Site) -> str:
     # A parameter may have several maps (virtual_alias_maps: addresses, then the catch-all),
     # searched in this order.
     refs: dict[str, list[str]] = {}
-    for m in MAPS:
+    for m in _site_maps(site):
         refs.setdefault(m.parameter, []).append(map_reference(site, m))
     lines = [HEADER]
     lines.append("# Which domains and addresses exist, and where their mail goes.\n")
@@ -514,7 +539,7 @@ def instance_master_cf(site: Site, instance: Instance) -> str:
 
 
 def render_postfix(site: Site) -> list[RenderedFile]:
-    files = [map_file(site, m) for m in MAPS]
+    files = [map_file(site, m) for m in _site_maps(site)]
     if site.srs is not None:
         files.append(map_file(site, SRS_HOSTED_SENDERS))
     files.append(RenderedFile("postfix/main.cf.postmeister", main_cf_fragment(site)))

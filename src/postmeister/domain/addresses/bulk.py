@@ -33,6 +33,7 @@ from postmeister.domain.addresses.rules import PackageLimits, PackageUsage
 from postmeister.domain.addresses.schemas import Change, CurrentAddress, Kind
 from postmeister.domain.audit import service as audit
 from postmeister.domain.audit.schemas import Event
+from postmeister.domain.placement import service as placement
 from postmeister.errors import FieldProblem
 from postmeister.models import (
     Address,
@@ -95,15 +96,19 @@ def load_current(
         targets = _lists_of(session, ForwardTarget, ForwardTarget.target, where)
         patterns = _lists_of(session, SenderPermission, SenderPermission.pattern, where)
         # Through the connection: plain rows, without the ORM's per-row loading.
-        rows = session.connection().execute(
-            select(
-                Address.id,
-                Address.address,
-                Address.kind,
-                Address.password_hash,
-                Address.subaddress_extension,
-            ).where(*where)
-        ).all()  # one fetchall: iterating would fetch row by row
+        rows = (
+            session.connection()
+            .execute(
+                select(
+                    Address.id,
+                    Address.address,
+                    Address.kind,
+                    Address.password_hash,
+                    Address.subaddress_extension,
+                ).where(*where)
+            )
+            .all()
+        )  # one fetchall: iterating would fetch row by row
         for address_id, address, kind, password_hash, subaddress in rows:
             current[address] = CurrentAddress(
                 address,
@@ -125,12 +130,16 @@ def _lists_of(
     """The ordered list rows (targets or whitelist entries) of the addresses `where`
     selects, by address id: one statement, joined to the addresses (with their tenancy)."""
     lists: dict[int, list[str]] = {}
-    rows = session.connection().execute(
-        select(model.address_id, column)
-        .join(Address, Address.id == model.address_id)
-        .where(*where)
-        .order_by(model.address_id, model.position)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(model.address_id, column)
+            .join(Address, Address.id == model.address_id)
+            .where(*where)
+            .order_by(model.address_id, model.position)
+        )
+        .all()
+    )
     for address_id, value in rows:
         values = lists.get(address_id)
         if values is None:
@@ -437,6 +446,10 @@ def _create(
 ) -> dict[str, int]:
     """Create; the ids of the new addresses."""
     created: dict[str, int] = {}
+    # One placement decision for the whole batch (placement's rule, counting as it goes).
+    homes = iter(
+        placement.homes_for_new_mailboxes(session, sum(c.kind == "mailbox" for c in changes))
+    )
     for chunk in _chunks(changes):
         rows: list[dict[str, Any]] = [
             {
@@ -449,6 +462,7 @@ def _create(
                 "quota_bytes": quotas[c.domain] if c.kind == "mailbox" else None,
                 "submission_disabled": False,
                 "subaddress_extension": c.subaddress_extension if c.kind == "mailbox" else False,
+                "home_node_id": next(homes) if c.kind == "mailbox" else None,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -71,6 +71,7 @@ from postmeister.domain.autoresponders.schedule import (
 )
 from postmeister.domain.autoresponders.service import schedule_of, store_schedule
 from postmeister.domain.passwords.service import Passwords
+from postmeister.domain.placement import service as placement
 from postmeister.errors import (
     Conflict,
     FieldProblem,
@@ -244,6 +245,8 @@ def create_address(
         quota_bytes=quota if new.kind == "mailbox" else None,
         submission_disabled=new.submission_disabled,
         subaddress_extension=new.subaddress_extension,
+        # Evaluated inside the INSERT: no statement of its own (placement's rule).
+        home_node_id=placement.home_for_new_mailbox() if new.kind == "mailbox" else None,
         forward_targets=[ForwardTarget(position=i, target=t) for i, t in enumerate(targets)],
         sender_permissions=[
             SenderPermission(position=i, pattern=p) for i, p in enumerate(patterns or [])

@@ -1,0 +1,263 @@
+"""Mailbox placement on two real mail nodes (issue 17, first slice).
+
+Two network namespaces, each the INSTALLED data plane (tests/e2e/installed.py: Postfix,
+Dovecot, rspamd and the milters on the standard ports) rendered for its own node name
+(`POSTMEISTER_DATAPLANE__NODE_NAME`), joined by a veth pair of their own
+(`netns.connect`), both reading ONE PostgreSQL database, this module's scratch database
+(through the relay each namespace has to the host's server). PostgreSQL only: an SQLite
+file cannot be shared by two machines, so a deployment of several nodes has none.
+
+Driven from the host like a user would: the admin API registers the nodes and the
+controller places each new mailbox; mail submitted at node 1 for a mailbox homed on node 2
+lands in node 2's mail store (Postfix's LMTP client, the transport map); IMAP and POP3
+logins at node 1 are proxied to node 2 by Dovecot (the passdb); switching the home through
+the admin API changes where the next message and the next login go. The mail already on
+the old home is not copied yet (the dsync move is a later slice).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import functools
+import json
+import shutil
+import smtplib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import hosting, installed
+from tests.e2e.conftest import scratch_database
+from tests.e2e.hosting import Mailbox
+from tests.e2e.installed import PORTS, InstalledPlane
+from tests.e2e.mail import subjects_in
+from tests.e2e.test_installed_dataplane import imap, message, pop3, subject, verified
+from tests.support import netns
+from tests.support.factories import make_token
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT = 30
+NAMES = ("node1", "node2")
+JSONAPI = "application/vnd.api+json"
+
+
+@dataclass
+class Cluster:
+    nodes: dict[str, InstalledPlane]
+    admin: dict[str, str]  # the operator's API headers
+
+    @property
+    def first(self) -> InstalledPlane:
+        return self.nodes["node1"]
+
+    def api(self, method: str, path: str, document: Any = None, *, as_admin: bool = True) -> Any:
+        """A request to the controller (node 1's test app; every node shares the database)."""
+        stack = self.first.stack
+        auth = self.admin if as_admin else stack.tenant.auth
+        headers = {**auth, "Content-Type": JSONAPI, "Accept": JSONAPI}
+        return stack.api.request(method, path, json=document, headers=headers)
+
+
+def _start(node: str, url: str, root: Path, subnet: int, address: str, peer: str) -> Any:
+    """Node `node`'s installed plane: `installed.start` with this node's settings in the
+    environment `dataplane install` reads, in the namespace subnet chosen for it (its
+    address is in those settings, so it has to be known before the namespace exists)."""
+    plane = installed.start(node, url, root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POSTMEISTER_DATAPLANE__NODE_NAME", node)
+        patch.setenv("POSTMEISTER_DATAPLANE__NODE_ADDRESS", address)
+        patch.setenv("POSTMEISTER_DATAPLANE__NODE_NETWORKS", json.dumps([f"{peer}/32"]))
+        patch.setattr(netns, "create", functools.partial(netns.create, subnet=subnet))
+        started = next(plane)
+    return plane, started
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    roots = {node: installed.fresh_root(node) for node in NAMES}
+    running: list[Any] = []
+    try:
+        with scratch_database("postgresql", roots["node1"], prefix="pm_place") as url:
+            subnets = dict(zip(NAMES, netns.free_subnets(len(NAMES)), strict=True))
+            addresses = {node: f"10.231.{subnet}.2" for node, subnet in subnets.items()}
+            planes: dict[str, InstalledPlane] = {}
+            try:
+                for node, peer in zip(NAMES, reversed(NAMES), strict=True):
+                    generator, plane = _start(
+                        node, url, roots[node], subnets[node], addresses[node], addresses[peer]
+                    )
+                    running.append(generator)
+                    assert plane.host == addresses[node]
+                    planes[node] = plane
+                link = netns.connect(planes["node1"].namespace, planes["node2"].namespace)
+                try:
+                    admin = {
+                        "Authorization": f"Bearer {make_token(planes['node1'].stack.sessions, admin=True)}"
+                    }
+                    yield Cluster(planes, admin)
+                finally:
+                    netns.disconnect(link)
+            finally:
+                # Each generator's own `finally` stops its daemons and removes its namespace.
+                for generator in reversed(running):
+                    generator.close()
+    finally:
+        for node, root in roots.items():
+            installed.keep_logs(root, node)
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Placed:
+    on_node1: Mailbox
+    on_node2: Mailbox
+
+
+def home_of(cluster: Cluster, box: Mailbox) -> str | None:
+    answer = cluster.api("GET", f"/email-addresses/{box.id}/home-node")
+    assert answer.status_code == 200, answer.text
+    home: str | None = answer.json()["data"]["attributes"]["home_node"]
+    return home
+
+
+@pytest.fixture(scope="module")
+def placed(cluster: Cluster) -> Placed:
+    """Both nodes registered, then two mailboxes created through the hosting API."""
+    for node in NAMES:
+        document = {
+            "data": {
+                "type": "mail-node",
+                "attributes": {"name": node, "address": cluster.nodes[node].host, "lmtp_port": 24},
+            }
+        }
+        answer = cluster.api("POST", "/mail-nodes", document)
+        assert answer.status_code == 201, answer.text
+    first = hosting.mailbox(cluster.first.stack, prefix="first")
+    second = hosting.mailbox(cluster.first.stack, prefix="second")
+    return Placed(on_node1=first, on_node2=second)
+
+
+def send_mx(plane: InstalledPlane, to: str, sent: str) -> None:
+    """Mail from the internet to `plane`'s port 25 (STARTTLS), as another MX would send it."""
+    with smtplib.SMTP(
+        plane.host, PORTS["smtp"], timeout=TIMEOUT, source_address=(plane.namespace.client(), 0)
+    ) as mx:
+        mx.ehlo("mx.sender.example")
+        mx.starttls(context=verified(plane))
+        mx.ehlo("mx.sender.example")
+        mx.send_message(message("someone@sender.example", to, sent))
+
+
+def imap_subjects(plane: InstalledPlane, box: Mailbox) -> list[str]:
+    with imap(plane, PORTS["imap"]) as session:
+        session.login(box.address, box.password)
+        return subjects_in(session)
+
+
+def pop3_subjects(plane: InstalledPlane, box: Mailbox) -> list[str]:
+    session = pop3(plane, PORTS["pop3"])
+    try:
+        session.user(box.address)
+        session.pass_(box.password)
+        count = session.stat()[0]
+        found = []
+        for number in range(1, count + 1):
+            head = b"\r\n".join(session.top(number, 0)[1])
+            parsed = email.message_from_bytes(head, policy=email.policy.default)
+            found.append(str(parsed["Subject"]))
+        return found
+    finally:
+        session.quit()
+
+
+def wait_for(plane: InstalledPlane, box: Mailbox, sent: str) -> list[str]:
+    """The INBOX subjects (IMAP at `plane`) once `sent` is among them, or at the timeout."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        subjects = imap_subjects(plane, box)
+        if sent in subjects or time.monotonic() > deadline:
+            return subjects
+        time.sleep(0.3)
+
+
+def stored_messages(plane: InstalledPlane, box: Mailbox) -> int:
+    """Messages in `box`'s Maildir on `plane`'s own disk (0 when it has none there)."""
+    local, _, domain = box.address.partition("@")
+    maildir = plane.root / "vmail" / domain / local / "Maildir"
+    return sum(1 for sub in ("new", "cur") for p in (maildir / sub).glob("*") if p.is_file())
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_a_new_mailbox_goes_to_the_least_used_node(cluster: Cluster, placed: Placed) -> None:
+    # Both empty: the tie goes to the first name; then node 2 has fewer mailboxes.
+    assert home_of(cluster, placed.on_node1) == "node1"
+    assert home_of(cluster, placed.on_node2) == "node2"
+    listing = cluster.api("GET", "/mail-nodes").json()["data"]
+    assert {n["id"]: n["attributes"]["mailboxes"] for n in listing} == {"node1": 1, "node2": 1}
+
+
+def test_mail_submitted_at_node1_lands_in_node2s_store(cluster: Cluster, placed: Placed) -> None:
+    box, node1, node2 = placed.on_node2, cluster.first, cluster.nodes["node2"]
+    sent = subject("via node1")
+    send_mx(node1, box.address, sent)
+    # Read on node 2 itself: the message is there, and not on node 1's disk.
+    assert sent in wait_for(node2, box, sent)
+    assert stored_messages(node2, box) == 1
+    assert stored_messages(node1, box) == 0
+
+
+def test_imap_and_pop3_logins_at_node1_reach_the_mailbox_on_node2(
+    cluster: Cluster, placed: Placed
+) -> None:
+    box, node1, node2 = placed.on_node2, cluster.first, cluster.nodes["node2"]
+    sent = subject("seen through node1")
+    send_mx(node2, box.address, sent)
+    assert sent in wait_for(node2, box, sent)
+    assert sent in imap_subjects(node1, box)
+    assert sent in pop3_subjects(node1, box)
+    # A wrong password is refused at node 1 already, before anything is proxied.
+    with imap(node1, PORTS["imap"]) as session, pytest.raises(session.error):
+        session.login(box.address, box.password + "x")
+
+
+def test_a_switched_home_takes_the_next_message_and_the_next_login(cluster: Cluster) -> None:
+    """A fresh mailbox: Postfix's resolve client keeps its last answer for 30 s, so an
+    address a Postfix process resolved in the last 30 s can still go to the old home once
+    (README "Several mail nodes"); no process here has resolved this one."""
+    node1, node2 = cluster.first, cluster.nodes["node2"]
+    box = hosting.mailbox(node1.stack, prefix="mover")
+    assert home_of(cluster, box) == "node1"  # one mailbox each: the tie goes to node1
+    assert imap_subjects(node2, box) == []  # proxied to node1, where it is empty
+    document = {"data": {"type": "home-node", "id": box.id, "attributes": {"home_node": "node2"}}}
+    answer = cluster.api("PATCH", f"/email-addresses/{box.id}/home-node", document)
+    assert answer.status_code == 200, answer.text
+    assert home_of(cluster, box) == "node2"
+    sent = subject("after the switch")
+    send_mx(node1, box.address, sent)  # submitted at the old home: goes to the new one
+    assert sent in wait_for(node2, box, sent)
+    assert (stored_messages(node2, box), stored_messages(node1, box)) == (1, 0)
+    # The next login at the old home is proxied to the new one.
+    assert imap_subjects(node1, box) == [sent]
+    assert pop3_subjects(node1, box) == [sent]
+
+
+def test_a_customer_can_neither_see_nor_change_placement(cluster: Cluster, placed: Placed) -> None:
+    box = placed.on_node1
+    assert cluster.api("GET", "/mail-nodes", as_admin=False).status_code == 404
+    path = f"/email-addresses/{box.id}/home-node"
+    assert cluster.api("GET", path, as_admin=False).status_code == 404
+    document = {"data": {"type": "home-node", "id": box.id, "attributes": {"home_node": "node2"}}}
+    assert cluster.api("PATCH", path, document, as_admin=False).status_code == 404
+    assert home_of(cluster, box) == "node1"
+    # The customer's own view of the mailbox names no home and no node address.
+    own = cluster.api("GET", f"/email-addresses/{box.id}", as_admin=False)
+    assert own.status_code == 200
+    assert "home" not in own.text and cluster.first.host not in own.text
