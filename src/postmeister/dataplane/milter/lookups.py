@@ -183,10 +183,18 @@ class SqliteDatabase:
 
 
 class PostgresDatabase:
+    """PostgreSQL on one host or several (libpq's `host=a,b port=p,q`). The lookups read
+    from the first host that answers, a standby included (the contract views are the same
+    there, a few milliseconds behind); the statements that write (`execute`, `write_all`)
+    connect with `writer_session_attrs` (`read-write`: the primary, wherever it is now)."""
+
     dialect = "postgresql"
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], *, writer_session_attrs: str | None = None) -> None:
         self.params = {k: v for k, v in params.items() if v is not None}
+        self.writer_params = dict(self.params)
+        if writer_session_attrs:
+            self.writer_params["target_session_attrs"] = writer_session_attrs
 
     def fetch_all(self, statement: str, **values: Value) -> list[tuple[Any, ...]]:
         import psycopg
@@ -213,7 +221,7 @@ class PostgresDatabase:
 
         sql = statement.format(**{name: f"%({name})s" for name in values})
         with psycopg.connect(
-            **self.params, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+            **self.writer_params, connect_timeout=CONNECT_TIMEOUT, autocommit=True
         ) as connection:
             connection.execute(sql, values)
 
@@ -224,7 +232,7 @@ class PostgresDatabase:
 
         # The upserts lock their rows until the end of the transaction: a concurrent count of
         # the same subject on another node waits and then adds to the committed value.
-        with psycopg.connect(**self.params, connect_timeout=CONNECT_TIMEOUT) as connection:
+        with psycopg.connect(**self.writer_params, connect_timeout=CONNECT_TIMEOUT) as connection:
             results = [
                 _returned(
                     connection.execute(
@@ -245,7 +253,10 @@ def database_from_config(database: dict[str, Any]) -> Database:
     if database["dialect"] == "sqlite":
         return SqliteDatabase(str(database["path"]))
     keys = ("host", "port", "dbname", "user", "password")
-    return PostgresDatabase({k: database.get(k) for k in keys})
+    return PostgresDatabase(
+        {k: database.get(k) for k in keys},
+        writer_session_attrs=database.get("writer_session_attrs"),
+    )
 
 
 class ContractLookups:

@@ -181,13 +181,18 @@ def _connection(site: Site) -> tuple[str, bool]:
 
 
 def _pg_conninfo(database: PostgresDatabase) -> str:
+    # Dovecot hands the string to libpq as it is (its sqlpool splits only repeated `host=`
+    # words, and `host=a,b` is one). With several hosts libpq tries them in order and keeps
+    # the writable one: the dict writes (quota_clone's usage), so no standby will do.
     parts = [
-        f"host={database.host}",
-        f"port={database.port}",
+        f"host={database.libpq_host}",
+        f"port={database.libpq_port}",
         f"dbname={database.dbname}",
         f"user={database.user}",
         "connect_timeout=2",
     ]
+    if database.writer_session_attrs:
+        parts.append(f"target_session_attrs={database.writer_session_attrs}")
     if database.password:
         parts.append(f"password={database.password}")
     return " ".join(parts)

@@ -26,6 +26,13 @@ def milter_config(site: Site) -> RenderedFile:
             "user": database.user,
             "password": database.password,
         }
+        if database.more_hosts:
+            # libpq's own multi-host spelling, passed to psycopg unchanged.
+            db.update(host=database.libpq_host, port=database.libpq_port)
+        if database.writer_session_attrs:
+            # For the connections that write (sending-limit counters); the lookups read
+            # from whichever host answers first (`postmeister.dataplane.milter.lookups`).
+            db["writer_session_attrs"] = database.writer_session_attrs
     document: dict[str, object] = {
         "listen": str(site.milter),
         "antispam": {"listen": str(site.antispam_milter), "rspamd": str(site.rspamd)},

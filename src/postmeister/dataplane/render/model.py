@@ -6,6 +6,7 @@ the current directory, the environment) is resolved before a `Site` is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,15 +27,48 @@ class SqliteDatabase:
 
 @dataclass(frozen=True)
 class PostgresDatabase:
+    """PostgreSQL, on one host or on several (a primary and its standbys, in the order the
+    URL lists them): `host`/`port` is the first, `more_hosts` the others.
+
+    `target_session_attrs` is the URL's (libpq's `read-write`, `primary`, ...), if any. A
+    component that writes asks for `writer_session_attrs`; one that only reads may use any
+    host that answers (see docs/cluster.md for what each component does).
+    """
+
     host: str
     port: int
     dbname: str
     user: str
     password: str | None
+    more_hosts: tuple[Endpoint, ...] = ()
+    target_session_attrs: str | None = None
 
     @property
     def dialect(self) -> str:
         return "postgresql"
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return (Endpoint(self.host, self.port), *self.more_hosts)
+
+    @property
+    def libpq_host(self) -> str:
+        """libpq's `host`: one name, or several separated by commas (libpq 10+)."""
+        return ",".join(endpoint.host for endpoint in self.endpoints)
+
+    @property
+    def libpq_port(self) -> str:
+        """libpq's `port`, one per host of `libpq_host`."""
+        return ",".join(str(endpoint.port) for endpoint in self.endpoints)
+
+    @property
+    def writer_session_attrs(self) -> str | None:
+        """What a writer's connection asks for: with several hosts, the writable one
+        (`read-write` unless the URL names `primary`, the stricter form); with one host,
+        only what the URL says (usually nothing)."""
+        if self.target_session_attrs in ("read-write", "primary"):
+            return self.target_session_attrs
+        return "read-write" if self.more_hosts else self.target_session_attrs
 
 
 Database = SqliteDatabase | PostgresDatabase
@@ -48,7 +82,8 @@ def database_from_url(url: str) -> Database:
     """The connection facts Postfix and Dovecot need, from a SQLAlchemy URL.
 
     Only a file-backed SQLite database or PostgreSQL over TCP can be shared with the mail
-    servers; an in-memory SQLite database cannot.
+    servers; an in-memory SQLite database cannot. PostgreSQL may name several hosts in
+    either of psycopg's spellings: `?host=a:p&host=b:q` or `?host=a,b&port=p,q`.
     """
     parsed = make_url(url)
     if is_sqlite(url):
@@ -57,13 +92,44 @@ def database_from_url(url: str) -> Database:
         return SqliteDatabase(path=Path(parsed.database).resolve())
     if parsed.get_backend_name() != "postgresql":
         raise UnsupportedDatabaseError(f"the data plane cannot use {parsed.drivername}")
+    first, *more = _endpoints(parsed.host, parsed.port, parsed.query)
+    attrs = parsed.query.get("target_session_attrs")
     return PostgresDatabase(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
+        host=first.host,
+        port=first.port,
         dbname=parsed.database or "postgres",
         user=parsed.username or "postgres",
         password=parsed.password,
+        more_hosts=tuple(more),
+        target_session_attrs=attrs if isinstance(attrs, str) else None,
     )
+
+
+def _values(value: str | tuple[str, ...] | None) -> list[str]:
+    """A query parameter given once, repeated, or as a comma-separated list: its items."""
+    given = (value,) if isinstance(value, str) else value or ()
+    return [item.strip() for text in given for item in text.split(",") if item.strip()]
+
+
+def _endpoints(
+    host: str | None, port: int | None, query: Mapping[str, str | tuple[str, ...]]
+) -> list[Endpoint]:
+    hosts = _values(query.get("host")) or [host or "127.0.0.1"]
+    ports = [int(item) for item in _values(query.get("port"))] or [port or 5432]
+    if len(ports) not in (1, len(hosts)):
+        raise UnsupportedDatabaseError(
+            f"the database URL names {len(hosts)} hosts but {len(ports)} ports"
+        )
+    endpoints = []
+    for number, name in enumerate(hosts):
+        default = ports[number if len(ports) > 1 else 0]
+        # `host=a:p` (psycopg's repeated form) carries its own port; `[v6]:p` likewise.
+        bare, colon, own = name.rpartition(":")
+        if colon and own.isdigit() and (name.startswith("[") or ":" not in bare):
+            endpoints.append(Endpoint(bare.strip("[]"), int(own)))
+        else:
+            endpoints.append(Endpoint(name.strip("[]"), default))
+    return endpoints
 
 
 @dataclass(frozen=True)

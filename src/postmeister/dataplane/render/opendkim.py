@@ -78,9 +78,13 @@ def database_dsn(database: Database, view: str) -> str:
     credentials = _plain(database.user, "user")
     if database.password:
         credentials += ":" + _plain(database.password, "password", secret=True)
-    host = _plain(database.host, "host")
+    # Several hosts: OpenDBX's pgsql backend quotes host and port into a libpq conninfo
+    # (`host='a,b' port='p,q'`), and libpq 10+ reads those as lists, trying them in order.
+    # OpenDKIM only reads keys, so any host that answers will do (no target_session_attrs:
+    # the DSN has no place for it).
+    host = _plain(database.libpq_host, "host")
     dbname = _plain(database.dbname, "database name")
-    return f"dsn:pgsql://{credentials}@{database.port}+{host}/{dbname}/{table}"
+    return f"dsn:pgsql://{credentials}@{database.libpq_port}+{host}/{dbname}/{table}"
 
 
 def working_directory(database: Database) -> str:

@@ -229,8 +229,12 @@ def _pgsql_connection(database: PostgresDatabase) -> list[str]:
     # outage, lookups resume without any reload, but only after that minute, and a map
     # whose connection went stale during the outage may fail once more and wait another
     # one (the outage test measured about 100 s from recovery to SMTP accepting again).
+    # Several hosts (a primary and its standbys): Postfix tries them in random order and
+    # skips one that fails (pgsql_table(5)). It only reads, and the contract views answer
+    # on a standby as on the primary, so it needs no target_session_attrs.
+    hosts = " ".join(f"inet:{endpoint}" for endpoint in database.endpoints)
     lines = [
-        f"hosts = inet:{database.host}:{database.port}\n",
+        f"hosts = {hosts}\n",
         f"dbname = {database.dbname}\n",
         f"user = {database.user}\n",
     ]
