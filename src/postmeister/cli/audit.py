@@ -7,15 +7,22 @@ those of `GET /audit-events`. Prints a JSON list, oldest first; `--after ID` pag
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
-from postmeister.api.hosting import audit as audit_api
-from postmeister.api.hosting.render import dump
 from postmeister.cli.common import print_json, session_for, settings_for
+from postmeister.cli.lazy import lazy_module
 from postmeister.domain.access import Actor
 from postmeister.domain.audit import service
 from postmeister.domain.audit.schemas import ACTOR_KINDS, EventFilter
+
+if TYPE_CHECKING:
+    from postmeister.api.hosting import audit as audit_api
+    from postmeister.api.hosting import render as hosting_render
+else:
+    audit_api = lazy_module("postmeister.api.hosting.audit")
+    hosting_render = lazy_module("postmeister.api.hosting.render")
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -61,6 +68,6 @@ def audit(
     )
     with session_for(settings_for()) as session:
         page = service.list_event_page(session, Actor.system(), wanted, size=limit, after=after)
-        print_json([dump(audit_api.resource(event)) for event in page.items])
+        print_json([hosting_render.dump(audit_api.resource(event)) for event in page.items])
         if page.more_after and page.items:
             click.echo(f"(more: --after {page.items[-1].id})", err=True)

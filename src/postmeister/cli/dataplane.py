@@ -8,13 +8,21 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from postmeister.cli.lazy import lazy_module
 from postmeister.config import Settings
-from postmeister.dataplane import stack
 from postmeister.dataplane.render import render_site
 from postmeister.dataplane.render.model import UnsupportedDatabaseError
+
+# The stack's process control (with the certificate code) loads on first use: the other
+# `postmeister` commands import this module too (see `postmeister.cli.lazy`).
+if TYPE_CHECKING:
+    from postmeister.dataplane import stack
+else:
+    stack = lazy_module("postmeister.dataplane.stack")
 
 
 @click.group(name="dataplane")

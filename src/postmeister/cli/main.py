@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from postmeister.api.hosting import domains as domain_api
 from postmeister.cli.audit import audit
 from postmeister.cli.backup import backup, restore
 from postmeister.cli.common import prepare, print_json, session_for, settings_for
 from postmeister.cli.dataplane import dataplane
+from postmeister.cli.lazy import lazy_module
 from postmeister.cli.nodes import node
 from postmeister.cli.provisioning import register, register_domain_dns
 from postmeister.cli.sync import export, sync
@@ -25,6 +25,11 @@ from postmeister.domain.domains import service as domains
 from postmeister.domain.tokens import service as tokens
 from postmeister.models import Domain
 from postmeister.ops.logs import configure_logging
+
+if TYPE_CHECKING:
+    from postmeister.api.hosting import domains as domain_api
+else:
+    domain_api = lazy_module("postmeister.api.hosting.domains")
 
 
 @click.group()

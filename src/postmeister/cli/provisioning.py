@@ -5,34 +5,44 @@ records and check as `GET /domains/{id}/dns`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import BaseModel
 
-from postmeister.api.hosting import customers as customer_api
-from postmeister.api.hosting import dns as dns_api
-from postmeister.api.hosting import packages as package_api
-from postmeister.api.hosting import tokens as token_api
-from postmeister.api.hosting.render import dump
 from postmeister.cli.common import print_json, session_for, settings_for
+from postmeister.cli.lazy import lazy_module
 from postmeister.domain.access import Actor
 from postmeister.domain.customers import service as customers
-from postmeister.domain.dns import service as dns
 from postmeister.domain.packages import service as packages
 from postmeister.domain.packages.service import LIMITS
 from postmeister.domain.tokens import service as tokens
+
+if TYPE_CHECKING:
+    from postmeister.api.hosting import customers as customer_api
+    from postmeister.api.hosting import dns as dns_api
+    from postmeister.api.hosting import packages as package_api
+    from postmeister.api.hosting import render as hosting_render
+    from postmeister.api.hosting import tokens as token_api
+    from postmeister.domain.dns import service as dns
+else:
+    customer_api = lazy_module("postmeister.api.hosting.customers")
+    dns_api = lazy_module("postmeister.api.hosting.dns")
+    package_api = lazy_module("postmeister.api.hosting.packages")
+    hosting_render = lazy_module("postmeister.api.hosting.render")
+    token_api = lazy_module("postmeister.api.hosting.tokens")
+    dns = lazy_module("postmeister.domain.dns.service")
 
 SYSTEM = Actor.system()
 _ALL = 500  # one page of the list services: the CLI shows up to this many
 
 
 def _show(resource: BaseModel) -> None:
-    print_json(dump(resource))
+    print_json(hosting_render.dump(resource))
 
 
 def _show_all(resources: list[Any]) -> None:
-    print_json([dump(resource) for resource in resources])
+    print_json([hosting_render.dump(resource) for resource in resources])
 
 
 def _more_than_a_page(more: bool) -> None:
@@ -223,7 +233,7 @@ def register_domain_dns(domain: click.Group) -> None:
             return
         # After the transaction: the lookups may take up to the resolver timeout.
         checks = dns.check(records, settings.dns)
-        shown = dump(dns_api.resource(records, checks))
+        shown = hosting_render.dump(dns_api.resource(records, checks))
         print_json({"id": shown["id"], **shown["attributes"]})
         if not shown["attributes"]["ok"]:
             click.get_current_context().exit(1)

@@ -6,23 +6,32 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.orm import Session
 
-from postmeister.api.controller import render
 from postmeister.cli.common import print_json, session_for, settings_for
+from postmeister.cli.lazy import lazy_module
 from postmeister.domain.access import Actor
 from postmeister.domain.customers.service import get_customer
-from postmeister.domain.sync_sources import service as sources
 from postmeister.errors import InvalidInput
 from postmeister.models import SyncSource
-from postmeister.sync.document import render_document
-from postmeister.sync.export import export_customer
-from postmeister.sync.fetch import FetchFailed, fetch_document
-from postmeister.sync.plan import Plan
-from postmeister.sync.service import sync_document
+
+if TYPE_CHECKING:
+    from postmeister.api.controller import render
+    from postmeister.domain.sync_sources import service as sources
+    from postmeister.sync import document, fetch
+    from postmeister.sync import export as export_
+    from postmeister.sync import service as sync_service
+    from postmeister.sync.plan import Plan
+else:
+    render = lazy_module("postmeister.api.controller.render")
+    sources = lazy_module("postmeister.domain.sync_sources.service")
+    document = lazy_module("postmeister.sync.document")
+    export_ = lazy_module("postmeister.sync.export")
+    fetch = lazy_module("postmeister.sync.fetch")
+    sync_service = lazy_module("postmeister.sync.service")
 
 PROGRESS_THRESHOLD = 2000  # changes; below this a progress bar is only noise
 SYMBOLS = {"create": "+", "update": "~", "delete": "-"}
@@ -44,7 +53,7 @@ def _read_document(url: str | None, file: Path | None) -> bytes:
         return file.read_bytes()
     assert url is not None
     try:
-        return fetch_document(
+        return fetch.fetch_document(
             url,
             etag=None,
             last_modified=None,
@@ -52,7 +61,7 @@ def _read_document(url: str | None, file: Path | None) -> bytes:
             timeout=settings.timeout_seconds,
             max_bytes=settings.max_document_bytes,
         ).body
-    except FetchFailed as exc:
+    except fetch.FetchFailed as exc:
         raise click.ClickException(f"fetching the document failed: {exc.reason}") from exc
 
 
@@ -96,7 +105,7 @@ def run(
         with session_for(settings) as session:
             get_customer(session, customer_id)
             try:
-                outcome = sync_document(
+                outcome = sync_service.sync_document(
                     session,
                     customer_id=customer_id,
                     raw=raw,
@@ -198,4 +207,6 @@ def export(customer_id: int) -> None:
     """Write the customer's current state as a Basic JSON document to stdout."""
     with session_for(settings_for()) as session:
         get_customer(session, customer_id)
-        sys.stdout.buffer.write(render_document(export_customer(session, customer_id)))
+        sys.stdout.buffer.write(
+            document.render_document(export_.export_customer(session, customer_id))
+        )
