@@ -52,6 +52,20 @@ class Tenant:
     token: str
 
 
+def bulk_hash() -> str:
+    """One argon2id hash (the default parameters) shared by every bulk-loaded mailbox."""
+    from argon2 import PasswordHasher
+
+    from postmeister.config import PasswordSettings
+
+    settings = PasswordSettings()
+    return PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    ).hash(BULK_PASSWORD)
+
+
 def create_tenant(url: str) -> Tenant:
     from postmeister.db import make_session_factory, unit_of_work
     from postmeister.domain.customers.service import create_customer, default_package

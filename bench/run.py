@@ -36,7 +36,6 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from bench import api, logins, propagation, scale, sync_import, workers
@@ -54,11 +53,10 @@ from bench.common import (
     run_child,
     shared_workdir,
 )
-from bench.load import BULK_PASSWORD, Shape, Tenant, create_tenant
+from bench.load import Shape, Tenant, bulk_hash, create_tenant
 from bench.profile import profile
 from bench.queries import statements_per_request
 from bench.servers import Server, api_servers, dataplane
-from postmeister.config import PasswordSettings
 from postmeister.db import make_engine
 from postmeister.models import Address
 
@@ -107,16 +105,6 @@ QUICK = Plan(
 )
 
 
-def _bulk_hash() -> str:
-    """One argon2id hash (the default parameters) shared by every bulk-loaded mailbox."""
-    settings = PasswordSettings()
-    return PasswordHasher(
-        time_cost=settings.argon2_time_cost,
-        memory_cost=settings.argon2_memory_kib,
-        parallelism=settings.argon2_parallelism,
-    ).hash(BULK_PASSWORD)
-
-
 def _loaded_database(
     backend: str, workdir: Path, shape: Shape, label: str
 ) -> tuple[Database, Tenant, tuple[int, int], Json]:
@@ -135,7 +123,7 @@ def _loaded_database(
             "--domains",
             str(shape.domains),
             "--password-hash",
-            _bulk_hash(),
+            bulk_hash(),
         )
         engine = make_engine(database.url)
         with engine.connect() as connection:

@@ -14,8 +14,10 @@ mail servers' group read/write (0660), never anyone else.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -167,21 +169,96 @@ def single_read(factory: sessionmaker[Session]) -> Iterator[Session]:
 # (up to 100 ms between tries), so under load one writer could keep missing the lock while
 # others took it: creating mailboxes with 8 clients had a p99 of 0.5-0.9 s against 0.18 s
 # for a bare endpoint. A thread waiting here wakes as soon as the writer before it is done.
-# Other processes (the CLI, a second controller) still queue on SQLite's busy timeout.
 _WRITERS: dict[str, threading.RLock] = {}
 _WRITERS_GUARD = threading.Lock()
+# Between processes (the workers of `serve`, the CLI), the same turn is an flock(2) on a file
+# beside the database, held by the thread that holds the process's lock: without it, the
+# writers of two workers met only on SQLite's busy timeout, with its growing sleeps.
+_LOCK_FILES: dict[str, _LockFile] = {}
+# How long a writer waits between two tries of another process's turn: short, as SQLite's
+# first sleeps are; a try is one system call.
+_LOCK_FILE_POLL_SECONDS = 0.001
 
 
-def _writer_turn(factory: sessionmaker[Session]) -> threading.RLock | None:
-    """The writers' lock of the factory's SQLite database, taken (None: PostgreSQL, or the
+class _LockFile:
+    """The writers' lock file of one database. Opened for each turn and closed after it
+    (closing gives the lock back; a descriptor kept open per database would add up in a
+    process that touches many). `depth` counts the nested turns of the thread holding it
+    (the process lock is re-entrant): the outermost takes the file lock and gives it back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+        self.depth = 0
+
+    def take(self, deadline: float) -> bool:
+        if self.depth == 0:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                # A process that may not create files there: no turn between processes,
+                # SQLite's busy timeout still applies.
+                fd = None
+            while fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        os.close(fd)
+                        return False
+                    time.sleep(_LOCK_FILE_POLL_SECONDS)
+            self.fd = fd
+        self.depth += 1
+        return True
+
+    def give_back(self) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class _WriterTurn:
+    """A writer's turn, taken: the process's lock and the lock file, if it has one."""
+
+    def __init__(self, lock: threading.RLock, lock_file: _LockFile | None) -> None:
+        self.lock = lock
+        self.lock_file = lock_file
+
+    def release(self) -> None:
+        if self.lock_file is not None:
+            self.lock_file.give_back()
+        self.lock.release()
+
+
+def writer_lock_file(database: Path) -> Path:
+    """The file whose flock(2) is the writers' turn between processes."""
+    return database.with_name(database.name + "-writers.lock")
+
+
+def _writer_turn(factory: sessionmaker[Session]) -> _WriterTurn | None:
+    """The writers' turn on the factory's SQLite database, taken (None: PostgreSQL, or the
     wait was longer than SQLite's own: then BEGIN IMMEDIATE waits and fails as before)."""
     bind = factory.kw.get("bind")
     if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
         return None
     key = str(bind.url)
+    database = sqlite_file(key)
     with _WRITERS_GUARD:
         lock = _WRITERS.setdefault(key, threading.RLock())
-    return lock if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000) else None
+        lock_file = None
+        if database is not None:
+            lock_file = _LOCK_FILES.setdefault(key, _LockFile(writer_lock_file(database)))
+    timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout
+    if not lock.acquire(timeout=timeout):
+        return None
+    # Only the thread holding `lock` touches `lock_file`.
+    if lock_file is not None and not lock_file.take(deadline):
+        lock.release()
+        return None
+    return _WriterTurn(lock, lock_file)
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):

@@ -16,6 +16,7 @@ from typing import Any, Final
 from fastapi import Request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from postmeister.api.errors import MalformedBody
 from postmeister.config import Settings
@@ -60,16 +61,23 @@ def passwords_ahead(request: Request, plain: Maybe[str] | None) -> Passwords:
     return passwords if plain is UNSET else passwords.ahead(plain)
 
 
-def current_actor(request: Request) -> Actor:
+async def current_actor(request: Request) -> Actor:
     """The caller, from the API token in `Authorization` (see `token_from_authorization`);
     every API route depends on this.
 
     Resolved once per request: `routing.AuthenticatedRoute` calls it before the body is read,
     so that nobody without a token reaches the body parser, and the route's own dependency
-    then gets the same actor without a second lookup."""
+    then gets the same actor without a second lookup. A coroutine, so that the route's
+    dependency on it costs no trip through the thread pool (FastAPI runs a plain function
+    dependency there): only the lookup itself goes there."""
     cached = request.scope.get(_ACTOR_KEY)
     if isinstance(cached, Actor):
         return cached
+    # A database lookup: in the thread pool, like every synchronous dependency.
+    return await run_in_threadpool(_authenticate, request)
+
+
+def _authenticate(request: Request) -> Actor:
     token = token_from_authorization(request.headers.get("authorization", ""))
     if token is None:
         raise Unauthenticated(

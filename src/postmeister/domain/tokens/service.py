@@ -21,8 +21,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor, visible_tokens
 from postmeister.domain.audit import service as audit
@@ -108,28 +108,45 @@ def create_token(
     return IssuedToken(token=token, secret=secret)
 
 
+# Every request starts here, so the statement is built once, and it reads columns rather
+# than an ApiToken object (no identity map, no instance state: the check reads a few values
+# and keeps none). A domain-limited token's links are a second statement, only for it.
+_BY_DIGEST: Final = (
+    select(
+        ApiToken.id,
+        ApiToken.customer_id,
+        ApiToken.is_admin,
+        ApiToken.read_only,
+        ApiToken.domain_limited,
+        ApiToken.label,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        Customer.suspended_at,
+    )
+    .outerjoin(Customer, Customer.id == ApiToken.customer_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
 def check_token(session: Session, secret: str, *, now: dt.datetime | None = None) -> Authentication:
     """The actor for a bearer secret. Unknown, expired, revoked and suspended-customer
     tokens all look the same."""
     moment = now or dt.datetime.now(dt.UTC)
-    found = session.execute(
-        select(ApiToken, Customer.suspended_at)
-        .outerjoin(Customer, Customer.id == ApiToken.customer_id)
-        .where(ApiToken.token_hash == _digest(secret))
-        # Every request passes here: the domain links are read only for a token that has
-        # them (`domain_limited`), not by a second statement for every token.
-        .options(lazyload(ApiToken.domains))
-    ).first()
-    if found is None:
+    token = session.execute(_BY_DIGEST, {"digest": _digest(secret)}).first()
+    if token is None:
         raise Unauthenticated("unknown or expired API token")
-    token, suspended_at = found
     if (
         token.revoked_at is not None
-        or suspended_at is not None
+        or token.suspended_at is not None
         or (token.expires_at is not None and token.expires_at <= moment)
     ):
         raise Unauthenticated("unknown or expired API token")
-    limited = frozenset(link.domain_id for link in token.domains) if token.domain_limited else None
+    limited = (
+        frozenset(session.scalars(select(ApiTokenDomain.domain_id).filter_by(token_id=token.id)))
+        if token.domain_limited
+        else None
+    )
     actor = Actor(
         customer_id=token.customer_id,
         is_admin=token.is_admin,
