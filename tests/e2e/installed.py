@@ -270,8 +270,7 @@ def start(backend: str, database_url: str, root: Path) -> Iterator[InstalledPlan
         # postfix@-.service: ExecStartPre, then start. Before Dovecot, which puts its auth
         # socket into Postfix's queue directory.
         namespace.run("/usr/lib/postfix/configure-instance.sh", "-")
-        namespace.run("/usr/sbin/postmulti", "-i", "-", "-p", "start")
-        namespace.run("/usr/sbin/dovecot")  # dovecot.service runs it with -F (foreground)
+        start_mail(namespace)
         ports = [*PORTS.values(), *INTERNAL_PORTS]
         try:
             namespace.run(sys.executable, "-c", _WAIT, "120", *map(str, ports), timeout=180)
@@ -316,6 +315,28 @@ def _pid(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def start_mail(namespace: netns.Namespace) -> None:
+    """Postfix (postfix@-.service's start), then Dovecot, which puts its auth socket into
+    Postfix's queue directory (dovecot.service runs it with -F, in the foreground)."""
+    namespace.run("/usr/sbin/postmulti", "-i", "-", "-p", "start")
+    namespace.run("/usr/sbin/dovecot")
+
+
+def stop_mail(plane: InstalledPlane) -> None:
+    """Stop Postfix and Dovecot as their units would (a node shut down for maintenance),
+    leaving the namespace and the other daemons; `start_mail` brings them back."""
+    plane.namespace.run("/usr/sbin/postmulti", "-i", "-", "-p", "stop", timeout=30)
+    pid = _pid(plane.root / "run" / "dovecot" / "master.pid")
+    if pid is not None and pid in plane.namespace.pids():
+        netns.terminate(pid)
+
+
+def wait_for_ports(plane: InstalledPlane, *ports: int, seconds: float = 60) -> None:
+    """Until each port answers on the namespace's loopback."""
+    plane.namespace.run(sys.executable, "-c", _WAIT, str(seconds), *map(str, ports),
+                        timeout=seconds + 30)  # fmt: skip
 
 
 def stop(namespace: netns.Namespace, root: Path) -> list[int]:

@@ -261,3 +261,44 @@ def test_a_customer_can_neither_see_nor_change_placement(cluster: Cluster, place
     own = cluster.api("GET", f"/email-addresses/{box.id}", as_admin=False)
     assert own.status_code == 200
     assert "home" not in own.text and cluster.first.host not in own.text
+
+
+def queued_for(plane: InstalledPlane, address: str) -> list[str]:
+    """Why each message for `address` waits in `plane`'s Postfix queue (`postqueue -j`)."""
+    reasons = []
+    for line in plane.namespace.run("/usr/sbin/postqueue", "-j").splitlines():
+        for recipient in json.loads(line)["recipients"]:
+            if recipient["address"] == address:
+                reasons.append(recipient.get("delay_reason", ""))
+    return reasons
+
+
+def test_mail_for_a_stopped_node_queues_at_node1_and_arrives_when_it_returns(
+    cluster: Cluster, placed: Placed
+) -> None:
+    """Node 2 shut down (its Postfix and Dovecot): node 1 still accepts mail for node 2's
+    mailboxes and keeps it queued; once node 2 is back, the queue delivers it there. The
+    test asks node 1's queue to run at once (`postqueue -f`, what an operator does after
+    maintenance) instead of waiting out Postfix's retry time (5 minutes at first)."""
+    box, node1, node2 = placed.on_node2, cluster.first, cluster.nodes["node2"]
+    before = stored_messages(node2, box)
+    sent = subject("while node2 is down")
+    installed.stop_mail(node2)
+    try:
+        send_mx(node1, box.address, sent)  # accepted: 250, or send_message raises
+        deadline = time.monotonic() + TIMEOUT
+        while not (reasons := queued_for(node1, box.address)):
+            assert time.monotonic() < deadline, "the message never reached node 1's queue"
+            time.sleep(0.3)
+        assert len(reasons) == 1
+        # Deferred, never bounced, and nothing reached node 2's store meanwhile.
+        time.sleep(2)
+        assert len(queued_for(node1, box.address)) == 1, "the queued message went away"
+        assert stored_messages(node2, box) == before
+    finally:
+        installed.start_mail(node2.namespace)
+    installed.wait_for_ports(node2, 24, 25, 143)
+    node1.namespace.run("/usr/sbin/postqueue", "-f")
+    assert sent in wait_for(node2, box, sent)
+    assert stored_messages(node2, box) == before + 1
+    assert queued_for(node1, box.address) == []
