@@ -18,8 +18,6 @@ import json
 import os
 import re
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,6 @@ from typing import Any
 
 import pyotp
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -41,7 +38,6 @@ from postmeister.api.app import create_app
 from postmeister.config import DnsSettings
 from postmeister.dataplane.status import stack_targets
 from postmeister.sync.service import run_source
-from postmeister.tls import ensure_self_signed
 from tests.e2e import hosting
 from tests.e2e.conftest import (  # noqa: F401 - fixtures used by this module
     Stack,
@@ -56,7 +52,7 @@ from tests.support.dns_server import NsdServer, nsd
 from tests.support.docserver import DocumentServer, Reply
 from tests.support.processes import free_port
 from tests.support.tls import TestPki
-from tests.support.web import make_web_user
+from tests.support.web import https_in_thread, make_web_user
 from tests.web.test_web_sync import MD5
 
 pytestmark = pytest.mark.e2e
@@ -94,28 +90,12 @@ class WebServer:
 def _serve(plane: Stack, tmp: Path) -> Iterator[WebServer]:
     """The app over HTTPS in a thread of this process (stopped by `should_exit`, no process
     to kill), on the stack's database."""
-    cert, key, _ = ensure_self_signed(tmp / "tls")
     port = free_port()
     app = create_app(plane.settings)
     # The health page probes this stack's daemons, not the installed system's.
     app.state.dataplane_targets = stack_targets(plane.root)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ssl_certfile=str(cert),
-        ssl_keyfile=str(key), log_config=None, access_log=False, lifespan="on",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="web-ui-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped"
-        time.sleep(0.05)
-    try:
+    with https_in_thread(app, port, tmp / "tls", name="web-ui-server"):
         yield WebServer(url=f"https://127.0.0.1:{port}", stack=plane)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture

@@ -12,22 +12,18 @@ which is also the configured public host (`dns.web_host`) the RP ID comes from.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.api.app import create_app
 from postmeister.config import Settings
-from postmeister.tls import ensure_self_signed
 from tests.support.factories import make_tenant
 from tests.support.processes import free_port
-from tests.support.web import make_web_user
+from tests.support.web import https_in_thread, make_web_user
 from tests.web.test_browser import (  # noqa: F401 - the module's Chromium fixture
     chromium,
     new_context,
@@ -47,23 +43,8 @@ def ui(settings: Settings, tmp_path: Path) -> Iterator[str]:
         "dns": settings.dns.model_copy(update={"web_host": "localhost"}),
         "http": settings.http.model_copy(update={"port": port}),
     })  # fmt: skip
-    cert, key, _ = ensure_self_signed(tmp_path / "tls")
-    config = uvicorn.Config(
-        create_app(public), host="127.0.0.1", port=port, ssl_certfile=str(cert),
-        ssl_keyfile=str(key), log_config=None, access_log=False, lifespan="on",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="webauthn-ui-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with https_in_thread(create_app(public), port, tmp_path / "tls", name="webauthn-ui-server"):
         yield f"https://localhost:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def _virtual_authenticator(page: Page) -> None:
