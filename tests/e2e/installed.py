@@ -363,3 +363,17 @@ def keep_logs(root: Path, backend: str) -> None:
 
 def fresh_root(backend: str) -> Path:
     return shared_tmp_dir(f"pm-ns-{backend}-")
+
+
+def postmeister(plane: InstalledPlane, *arguments: str, timeout: float = 180) -> str:
+    """The installed `postmeister` command run inside the node as root (what an operator
+    types there): the node's POSTMEISTER_* settings (its postmeister.env) and a service's
+    bare environment, nothing else of the test session's. Its output, stderr included."""
+    env = {key: value for key, value in plane.stack.env.items() if key.startswith("POSTMEISTER_")}
+    env |= {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    for kept in ("PYTHONPATH", "PYTHONPYCACHEPREFIX"):  # this source tree, its bytecode cache
+        if kept in os.environ:
+            env[kept] = os.environ[kept]
+    assignments = [f"{key}={value}" for key, value in sorted(env.items())]
+    command = [sys.executable, "-m", "postmeister.cli.main", *arguments]
+    return plane.namespace.run("env", "-i", *assignments, *command, timeout=timeout)

@@ -11,8 +11,9 @@ Driven from the host like a user would: the admin API registers the nodes and th
 controller places each new mailbox; mail submitted at node 1 for a mailbox homed on node 2
 lands in node 2's mail store (Postfix's LMTP client, the transport map); IMAP and POP3
 logins at node 1 are proxied to node 2 by Dovecot (the passdb); switching the home through
-the admin API changes where the next message and the next login go. The mail already on
-the old home is not copied yet (the dsync move is a later slice).
+the admin API changes where the next message and the next login go; `postmeister node
+move` on node 2 moves a mailbox there during a stream of deliveries (dsync between the
+nodes' doveadm servers) and every message is there afterwards.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import functools
 import json
 import shutil
 import smtplib
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,13 +33,14 @@ from typing import Any
 
 import pytest
 
+from postmeister.cli import nodes as nodes_cli
 from tests.e2e import hosting, installed
 from tests.e2e.conftest import scratch_database
 from tests.e2e.hosting import Mailbox
 from tests.e2e.installed import PORTS, InstalledPlane
 from tests.e2e.mail import subjects_in
 from tests.e2e.test_installed_dataplane import imap, message, pop3, subject, verified
-from tests.support import netns
+from tests.support import netns, secrets
 from tests.support.factories import make_token
 
 pytestmark = pytest.mark.e2e
@@ -302,3 +305,91 @@ def test_mail_for_a_stopped_node_queues_at_node1_and_arrives_when_it_returns(
     assert sent in wait_for(node2, box, sent)
     assert stored_messages(node2, box) == before + 1
     assert queued_for(node1, box.address) == []
+
+
+@dataclass
+class Stream:
+    """Mail to one address from a thread, submitted at node 1 and node 2 in turn, one
+    every 0.3 s: the subjects each node accepted (250) and what it refused."""
+
+    cluster: Cluster
+    to: str
+    accepted: list[str]
+    refused: list[str]
+    stop: threading.Event
+
+    def run(self) -> None:
+        number = 0
+        while not self.stop.is_set():
+            node = NAMES[number % 2]
+            sent = subject(f"stream {number} via {node}")
+            try:
+                send_mx(self.cluster.nodes[node], self.to, sent)
+            except (OSError, smtplib.SMTPException) as error:
+                self.refused.append(f"{sent}: {error}")
+            else:
+                self.accepted.append(sent)
+            number += 1
+            self.stop.wait(0.3)
+
+
+def _share_doveadm_secret(cluster: Cluster) -> None:
+    """What the operator does once (README "Several mail nodes"): `postmeister node secret`
+    on node 1, the file copied to the same path on node 2, `doveadm reload` on both."""
+    node1, node2 = cluster.first, cluster.nodes["node2"]
+    created = installed.postmeister(node1, "node", "secret")
+    assert "created" in created or "kept" in created, created
+    relative = Path(nodes_cli.INSTALLED_SECRET).relative_to("/")
+    source, copy = node1.root / relative, node2.root / relative
+    assert oct(source.stat().st_mode & 0o777) == "0o600"
+    password = source.read_text().partition("=")[2].strip()
+    secrets.remember(password, "doveadm password")  # the session's scan: never in a log
+    assert password and password not in created  # only the path is printed
+    shutil.copy2(source, copy)
+    for plane in (node1, node2):
+        plane.namespace.run("/usr/bin/doveadm", "reload")
+
+
+def test_a_mailbox_moved_during_a_stream_of_deliveries_keeps_every_message(
+    cluster: Cluster, placed: Placed
+) -> None:
+    """`postmeister node move` on node 2 (dsync from node 1, the switch, Postfix's 30 s
+    window, dsync again) while mail for the mailbox keeps arriving at both nodes: every
+    message accepted before and during the move is in the mailbox on node 2 afterwards,
+    read at node 2 and through node 1's proxy, each once."""
+    node1, node2 = cluster.first, cluster.nodes["node2"]
+    _share_doveadm_secret(cluster)
+    box = hosting.mailbox(node1.stack, prefix="moving")
+    if home_of(cluster, box) != "node1":  # least used may pick node 2: start on node 1
+        document = {
+            "data": {"type": "home-node", "id": box.id, "attributes": {"home_node": "node1"}}
+        }
+        answer = cluster.api("PATCH", f"/email-addresses/{box.id}/home-node", document)
+        assert answer.status_code == 200, answer.text
+    before = [subject(f"before the move {n}") for n in range(3)]
+    for sent in before:
+        send_mx(node1, box.address, sent)
+    assert set(before) <= set(wait_for(node1, box, before[-1]))
+    stream = Stream(cluster, box.address, [], [], threading.Event())
+    thread = threading.Thread(target=stream.run, name="move-stream")
+    thread.start()
+    started = time.monotonic()
+    try:
+        output = installed.postmeister(node2, "node", "move", box.address, "--to", "node2")
+    finally:
+        stream.stop.set()
+        thread.join(TIMEOUT)
+    took = time.monotonic() - started
+    assert "switching the home" in output and "moved" in output, output
+    assert stream.refused == []
+    assert len(stream.accepted) >= 10, (took, stream.accepted)  # it kept sending throughout
+    assert home_of(cluster, box) == "node2"
+    expected = sorted(before + stream.accepted)
+    deadline = time.monotonic() + TIMEOUT
+    while sorted(found := imap_subjects(node2, box)) != expected:
+        missing = set(expected) - set(found)
+        assert time.monotonic() < deadline, f"missing on node 2: {missing}; found {found}"
+        time.sleep(0.3)
+    assert stored_messages(node2, box) == len(expected)
+    # The login at the old home is proxied to the new one, which holds them all.
+    assert sorted(imap_subjects(node1, box)) == expected

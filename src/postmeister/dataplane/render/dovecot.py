@@ -332,6 +332,7 @@ def postmeister_conf(site: Site) -> str:
             "  }\n",
             *_node_lmtp_listener(site),
             "}\n",
+            *_node_doveadm(site),
             "protocol lmtp {\n",
             f"  postmaster_address = postmaster@{site.hostname}\n",
             "  mail_plugins = $mail_plugins sieve\n",
@@ -359,6 +360,39 @@ def _node_lmtp_listener(site: Site) -> list[str]:
         f"    address = {site.node.address}\n",
         f"    port = {site.lmtp.port}\n",
         "  }\n",
+    ]
+
+
+# The doveadm server port on the node network (`postmeister node move` connects to it).
+DOVEADM_PORT = 12345
+# Where `postmeister node secret` keeps `doveadm_password` (relative to the config dir):
+# root-only (0600; Dovecot's config process reads it as root), never a rendered file.
+DOVEADM_INCLUDE = "dovecot/postmeister-doveadm-secret.conf.ext"
+
+
+def doveadm_secret_setting(password: str) -> str:
+    """The content of the doveadm secret file."""
+    return f"doveadm_password = {password}\n"
+
+
+def _node_doveadm(site: Site) -> list[str]:
+    """On one of several mail nodes: a doveadm server on the node address, so that the
+    node a mailbox moves to can copy its mail from here with dsync (`doveadm sync
+    tcp:ADDRESS:PORT`). Dovecot refuses every TCP doveadm client unless it presents
+    `doveadm_password`, the same on every node: it is included from its root-only file
+    (`!include_try`: a node without the file yet starts, and its listener refuses all).
+    Plain text like LMTP, so also only for a network private to the nodes."""
+    if site.node is None:
+        return []
+    return [
+        "# The other mail nodes copy mailboxes from here (dsync) when one moves away.\n",
+        "service doveadm {\n",
+        "  inet_listener postmeister-doveadm-nodes {\n",
+        f"    address = {site.node.address}\n",
+        f"    port = {DOVEADM_PORT}\n",
+        "  }\n",
+        "}\n",
+        f"!include_try {site.config_dir / DOVEADM_INCLUDE}\n",
     ]
 
 

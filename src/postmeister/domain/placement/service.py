@@ -8,7 +8,7 @@ Every write path that creates a mailbox homes it here: the address service throu
 `home_for_new_mailbox` (an SQL expression inside the INSERT, so a single-node installation
 pays no extra statement) and the sync writer through `homes_for_new_mailboxes` (one query
 per batch). Both apply `rules.least_used`'s order. Changing a home is the switch only: one
-UPDATE in the caller's transaction, audited; copying the mail there (dsync) is not done yet.
+UPDATE in the caller's transaction, audited; moving the mail with it is `placement.move`.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def find_placement(session: Session, actor: Actor, address_id: int) -> Placement
 def move_home(session: Session, actor: Actor, address_id: int, node_name: str) -> Placement:
     """Switch a mailbox's home to `node_name` (an active node): from the next SMTP delivery
     and IMAP/POP3 login on, every node sends it there. The mail already stored on the old
-    home is NOT copied (the dsync move is the next slice)."""
+    home is NOT copied here: `placement.move` copies it around this switch."""
     actor.require_write()
     current = find_placement(session, actor, address_id)
     node = find_node(session, actor, node_name)
