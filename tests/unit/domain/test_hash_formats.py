@@ -28,18 +28,21 @@ PASSWORD = "Tundra-Mosaic-Lichen-2077"
 
 def dovecot_password_field(hashed: str) -> str:
     """What Dovecot's passdb sees for an accepted hash: the scheme comes from the contract
-    view's own SQL (one row in scratch `customers`, `domains` and `addresses` tables), never from a copy in Python."""
+    view's own SQL (one row in scratch `customers`, `domains` and `addresses` tables, no `mail_nodes`), never from a copy in Python."""
     identify_crypt_hash(hashed)  # only accepted hashes reach the data plane
     with sqlite3.connect(":memory:") as db:
         db.execute("CREATE TABLE customers (id INTEGER, suspended_at TEXT)")
         db.execute("CREATE TABLE domains (id INTEGER, customer_id INTEGER)")
         db.execute(
             "CREATE TABLE addresses (address TEXT, domain_id INTEGER, kind TEXT,"
-            " password_hash TEXT, submission_disabled BOOLEAN)"
+            " password_hash TEXT, submission_disabled BOOLEAN, home_node_id INTEGER)"
         )
+        db.execute("CREATE TABLE mail_nodes (id INTEGER, name TEXT, address TEXT)")
         db.execute("INSERT INTO customers VALUES (1, NULL)")
         db.execute("INSERT INTO domains VALUES (1, 1)")
-        db.execute("INSERT INTO addresses VALUES ('x@example.com', 1, 'mailbox', ?, 0)", (hashed,))
+        db.execute(
+            "INSERT INTO addresses VALUES ('x@example.com', 1, 'mailbox', ?, 0, NULL)", (hashed,)
+        )
         (scheme,) = db.execute(
             f"SELECT password_scheme FROM ({LOGINS.sql_for('sqlite')})"  # noqa: S608 - our SQL
         ).fetchone()
