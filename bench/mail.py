@@ -16,9 +16,14 @@ TLS.check_hostname = False
 TLS.verify_mode = ssl.CERT_NONE
 
 
-def rcpt_code(port: int, recipient: str) -> int:
+def _smtp(host: str, port: int, source: str | None) -> smtplib.SMTP:
+    """A fresh SMTP connection, from `source` (an address of this machine) when given."""
+    return smtplib.SMTP(host, port, timeout=TIMEOUT, source_address=(source, 0) if source else None)
+
+
+def rcpt_code(port: int, recipient: str, *, host: str = HOST, source: str | None = None) -> int:
     """The reply code a remote MTA gets for RCPT TO:<recipient> (no message is sent)."""
-    with smtplib.SMTP(HOST, port, timeout=TIMEOUT) as smtp:
+    with _smtp(host, port, source) as smtp:
         smtp.ehlo("mx.sender.example")
         smtp.mail("bench@sender.example")
         code: int = smtp.rcpt(recipient)[0]
@@ -26,9 +31,11 @@ def rcpt_code(port: int, recipient: str) -> int:
         return code
 
 
-def send(port: int, recipient: str, subject: str) -> int:
+def send(
+    port: int, recipient: str, subject: str, *, host: str = HOST, source: str | None = None
+) -> int:
     """Send one message like a remote MTA; returns the RCPT code (DATA only after a 250)."""
-    with smtplib.SMTP(HOST, port, timeout=TIMEOUT) as smtp:
+    with _smtp(host, port, source) as smtp:
         smtp.ehlo("mx.sender.example")
         smtp.mail("bench@sender.example")
         code: int = smtp.rcpt(recipient)[0]
@@ -42,12 +49,14 @@ def send(port: int, recipient: str, subject: str) -> int:
         return code
 
 
-def submission_code(port: int, login: str, password: str) -> int:
+def submission_code(
+    port: int, login: str, password: str, *, host: str = HOST, source: str | None = None
+) -> int:
     """Like a mail program: STARTTLS, AUTH, MAIL FROM and RCPT TO its own address.
 
     Returns the first refusal code (535 for a failed AUTH), or 250 when RCPT was accepted.
     """
-    with smtplib.SMTP(HOST, port, timeout=TIMEOUT) as smtp:
+    with _smtp(host, port, source) as smtp:
         smtp.starttls(context=TLS)
         smtp.ehlo("laptop.example")
         try:
@@ -61,9 +70,9 @@ def submission_code(port: int, login: str, password: str) -> int:
         return code
 
 
-def imap_login(port: int, user: str, password: str) -> bool:
+def imap_login(port: int, user: str, password: str, *, host: str = HOST) -> bool:
     """STARTTLS, LOGIN, LOGOUT; True when the login was accepted."""
-    with imaplib.IMAP4(HOST, port, timeout=TIMEOUT) as imap:
+    with imaplib.IMAP4(host, port, timeout=TIMEOUT) as imap:
         imap.starttls(ssl_context=TLS)
         try:
             imap.login(user, password)

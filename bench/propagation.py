@@ -124,50 +124,66 @@ def _kinds(ports: dict[str, Any], mail_root: Path) -> dict[str, Callable[[int], 
 
 def measure(*, server: Server, token: str, ports: dict[str, Any], changes: int) -> list[Json]:
     """`changes` changes of each kind, one after another; one row per kind."""
-    mail_root = Path(ports["mail_root"])
-    rows: list[Json] = []
     with server.client(token) as api:
-        for label, make in _kinds(ports, mail_root).items():
-            latencies: list[float] = []
-            writes: list[float] = []
-            first_try = 0
-            failures = 0
-            for i in range(changes):
-                change = make(i)
-                if change.before is not None:
-                    change.before(api)
-                started = time.perf_counter()
-                response = change.write(api)
-                writes.append(time.perf_counter() - started)
-                if response.status_code >= 300:
-                    raise RuntimeError(
-                        f"{label}: the API answered {response.status_code}: {response.text[:300]}"
-                    )
-                answered = time.perf_counter()
-                if change.then is not None:
-                    change.then()
-                seconds, attempts = _until_seen(change.seen, answered)
-                if seconds == float("inf"):
-                    failures += 1
-                    if failures == GIVE_UP_AFTER and not latencies:
-                        log(f"  {label}: the first {failures} changes were never seen; skipped")
-                        break
-                    continue
-                latencies.append(seconds)
-                # With a message sent once (`then`), polling the Maildir is not a new attempt:
-                # the one message reaching the new target is the first try succeeding.
-                first_try += attempts == 1 or change.then is not None
-            row: Json = {
-                "change": label,
-                "changes": changes,
-                "propagation": latency_summary(latencies),
-                "first_try_share": round(first_try / changes, 3),
-                "not_seen_within_10s": failures,
-                "api_write": latency_summary(writes),
-            }
-            rows.append(row)
-            log(
-                f"  {label:<46} p50 {row['propagation']['p50_ms']:>7.1f} ms  "
-                f"p99 {row['propagation']['p99_ms']:>7.1f} ms  first try {first_try}/{changes}"
-            )
+        return measure_kinds(api, _kinds(ports, Path(ports["mail_root"])), changes)
+
+
+# A response header naming the server behind a load balancer (bench/cluster.py's HAProxy).
+SERVED_BY = "X-Served-By"
+
+
+def measure_kinds(
+    api: httpx.Client, kinds: dict[str, Callable[[int], Change]], changes: int
+) -> list[Json]:
+    """`changes` changes of each kind through `api`, one after another; one row per kind."""
+    rows: list[Json] = []
+    for label, make in kinds.items():
+        latencies: list[float] = []
+        writes: list[float] = []
+        served_by: dict[str, int] = {}
+        first_try = 0
+        failures = 0
+        for i in range(changes):
+            change = make(i)
+            if change.before is not None:
+                change.before(api)
+            started = time.perf_counter()
+            response = change.write(api)
+            writes.append(time.perf_counter() - started)
+            if response.status_code >= 300:
+                raise RuntimeError(
+                    f"{label}: the API answered {response.status_code}: {response.text[:300]}"
+                )
+            if SERVED_BY in response.headers:
+                server = response.headers[SERVED_BY]
+                served_by[server] = served_by.get(server, 0) + 1
+            answered = time.perf_counter()
+            if change.then is not None:
+                change.then()
+            seconds, attempts = _until_seen(change.seen, answered)
+            if seconds == float("inf"):
+                failures += 1
+                if failures == GIVE_UP_AFTER and not latencies:
+                    log(f"  {label}: the first {failures} changes were never seen; skipped")
+                    break
+                continue
+            latencies.append(seconds)
+            # With a message sent once (`then`), polling the Maildir is not a new attempt:
+            # the one message reaching the new target is the first try succeeding.
+            first_try += attempts == 1 or change.then is not None
+        row: Json = {
+            "change": label,
+            "changes": changes,
+            "propagation": latency_summary(latencies),
+            "first_try_share": round(first_try / changes, 3),
+            "not_seen_within_10s": failures,
+            "api_write": latency_summary(writes),
+        }
+        if served_by:
+            row["served_by"] = served_by
+        rows.append(row)
+        log(
+            f"  {label:<46} p50 {row['propagation']['p50_ms']:>7.1f} ms  "
+            f"p99 {row['propagation']['p99_ms']:>7.1f} ms  first try {first_try}/{changes}"
+        )
     return rows

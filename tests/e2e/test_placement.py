@@ -3,8 +3,8 @@
 Two network namespaces, each the INSTALLED data plane (tests/e2e/installed.py: Postfix,
 Dovecot, rspamd and the milters on the standard ports) rendered for its own node name
 (`POSTMEISTER_DATAPLANE__NODE_NAME`), joined by a veth pair of their own
-(`netns.connect`), both reading ONE PostgreSQL database, this module's scratch database
-(through the relay each namespace has to the host's server). PostgreSQL only: an SQLite
+(`netns.connect`), both reading ONE PostgreSQL database (tests/e2e/two_nodes.py).
+PostgreSQL only: an SQLite
 file cannot be shared by two machines, so a deployment of several nodes has none.
 
 Driven from the host like a user would: the admin API registers the nodes and the
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import functools
 import json
 import shutil
 import smtplib
@@ -29,91 +28,27 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from postmeister.cli import nodes as nodes_cli
 from tests.e2e import hosting, installed
-from tests.e2e.conftest import scratch_database
 from tests.e2e.hosting import Mailbox
 from tests.e2e.installed import PORTS, InstalledPlane
 from tests.e2e.mail import subjects_in
 from tests.e2e.test_installed_dataplane import imap, message, pop3, subject, verified
-from tests.support import netns, secrets
-from tests.support.factories import make_token
+from tests.e2e.two_nodes import NAMES, Cluster, register_nodes, two_mail_nodes
+from tests.support import secrets
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 30
-NAMES = ("node1", "node2")
-JSONAPI = "application/vnd.api+json"
-
-
-@dataclass
-class Cluster:
-    nodes: dict[str, InstalledPlane]
-    admin: dict[str, str]  # the operator's API headers
-
-    @property
-    def first(self) -> InstalledPlane:
-        return self.nodes["node1"]
-
-    def api(self, method: str, path: str, document: Any = None, *, as_admin: bool = True) -> Any:
-        """A request to the controller (node 1's test app; every node shares the database)."""
-        stack = self.first.stack
-        auth = self.admin if as_admin else stack.tenant.auth
-        headers = {**auth, "Content-Type": JSONAPI, "Accept": JSONAPI}
-        return stack.api.request(method, path, json=document, headers=headers)
-
-
-def _start(node: str, url: str, root: Path, subnet: int, address: str, peer: str) -> Any:
-    """Node `node`'s installed plane: `installed.start` with this node's settings in the
-    environment `dataplane install` reads, in the namespace subnet chosen for it (its
-    address is in those settings, so it has to be known before the namespace exists)."""
-    plane = installed.start(node, url, root)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POSTMEISTER_DATAPLANE__NODE_NAME", node)
-        patch.setenv("POSTMEISTER_DATAPLANE__NODE_ADDRESS", address)
-        patch.setenv("POSTMEISTER_DATAPLANE__NODE_NETWORKS", json.dumps([f"{peer}/32"]))
-        patch.setattr(netns, "create", functools.partial(netns.create, subnet=subnet))
-        started = next(plane)
-    return plane, started
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    roots = {node: installed.fresh_root(node) for node in NAMES}
-    running: list[Any] = []
-    try:
-        with scratch_database("postgresql", roots["node1"], prefix="pm_place") as url:
-            subnets = dict(zip(NAMES, netns.free_subnets(len(NAMES)), strict=True))
-            addresses = {node: f"10.231.{subnet}.2" for node, subnet in subnets.items()}
-            planes: dict[str, InstalledPlane] = {}
-            try:
-                for node, peer in zip(NAMES, reversed(NAMES), strict=True):
-                    generator, plane = _start(
-                        node, url, roots[node], subnets[node], addresses[node], addresses[peer]
-                    )
-                    running.append(generator)
-                    assert plane.host == addresses[node]
-                    planes[node] = plane
-                link = netns.connect(planes["node1"].namespace, planes["node2"].namespace)
-                try:
-                    admin = {
-                        "Authorization": f"Bearer {make_token(planes['node1'].stack.sessions, admin=True)}"
-                    }
-                    yield Cluster(planes, admin)
-                finally:
-                    netns.disconnect(link)
-            finally:
-                # Each generator's own `finally` stops its daemons and removes its namespace.
-                for generator in reversed(running):
-                    generator.close()
-    finally:
-        for node, root in roots.items():
-            installed.keep_logs(root, node)
-            shutil.rmtree(root, ignore_errors=True)
+    with two_mail_nodes() as running:
+        yield running
 
 
 @dataclass(frozen=True)
@@ -132,15 +67,7 @@ def home_of(cluster: Cluster, box: Mailbox) -> str | None:
 @pytest.fixture(scope="module")
 def placed(cluster: Cluster) -> Placed:
     """Both nodes registered, then two mailboxes created through the hosting API."""
-    for node in NAMES:
-        document = {
-            "data": {
-                "type": "mail-node",
-                "attributes": {"name": node, "address": cluster.nodes[node].host, "lmtp_port": 24},
-            }
-        }
-        answer = cluster.api("POST", "/mail-nodes", document)
-        assert answer.status_code == 201, answer.text
+    register_nodes(cluster)
     first = hosting.mailbox(cluster.first.stack, prefix="first")
     second = hosting.mailbox(cluster.first.stack, prefix="second")
     return Placed(on_node1=first, on_node2=second)
