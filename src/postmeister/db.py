@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -175,6 +176,7 @@ _WRITERS_GUARD = threading.Lock()
 # beside the database, held by the thread that holds the process's lock: without it, the
 # writers of two workers met only on SQLite's busy timeout, with its growing sleeps.
 _LOCK_FILES: dict[str, _LockFile] = {}
+_log = logging.getLogger(__name__)
 # How long a writer waits between two tries of another process's turn: short, as SQLite's
 # first sleeps are; a try is one system call.
 _LOCK_FILE_POLL_SECONDS = 0.001
@@ -186,19 +188,51 @@ class _LockFile:
     process that touches many). `depth` counts the nested turns of the thread holding it
     (the process lock is re-entrant): the outermost takes the file lock and gives it back."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, database: Path) -> None:
         self.path = path
+        self.database = database
         self.fd: int | None = None
         self.depth = 0
+        self.warned = False
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            # Another process created it between our two opens.
+            return os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        # Every user that may write the database may take the turn, and nobody else: the
+        # file gets the database's permission bits (fchmod, so the umask cannot narrow
+        # them) and, as root, its owner and group, or the mail servers could not open it.
+        try:
+            st = os.stat(self.database)
+            if os.geteuid() == 0:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            os.fchmod(fd, st.st_mode & 0o666)
+        except OSError:
+            pass  # No database file yet: 0600 as created, the narrowest.
+        return fd
 
     def take(self, deadline: float) -> bool:
         if self.depth == 0:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                # A process that may not create files there: no turn between processes,
-                # SQLite's busy timeout still applies.
+                fd = self._open()
+            except OSError as exc:
+                # No turn between processes, SQLite's busy timeout still applies; said once,
+                # as writers then meet only on that timeout's growing sleeps.
                 fd = None
+                if not self.warned:
+                    self.warned = True
+                    _log.warning(
+                        "cannot open the writers' lock file %s (%s): writers of other "
+                        "processes will wait on SQLite's busy timeout",
+                        self.path,
+                        exc.strerror,
+                    )
             while fd is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -249,7 +283,7 @@ def _writer_turn(factory: sessionmaker[Session]) -> _WriterTurn | None:
         lock = _WRITERS.setdefault(key, threading.RLock())
         lock_file = None
         if database is not None:
-            lock_file = _LOCK_FILES.setdefault(key, _LockFile(writer_lock_file(database)))
+            lock_file = _LOCK_FILES.setdefault(key, _LockFile(writer_lock_file(database), database))
     timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
     deadline = time.monotonic() + timeout
     if not lock.acquire(timeout=timeout):

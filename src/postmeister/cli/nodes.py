@@ -19,6 +19,7 @@ from postmeister.dataplane.render.dovecot import (
     DOVEADM_PORT,
     doveadm_secret_setting,
 )
+from postmeister.db import make_engine
 from postmeister.domain.access import Actor
 from postmeister.domain.placement import move
 from postmeister.domain.placement import service as placement
@@ -140,4 +141,11 @@ def node_move(address: str, to_node: str, wait: float) -> None:
         wait=time.sleep,
         progress=_progress,
     )
-    move.run_move(plan, steps, window=wait)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with move.move_exclusion(engine, plan):
+            move.run_move(plan, steps, window=wait)
+    except move.MoveAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()

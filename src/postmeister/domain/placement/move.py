@@ -23,16 +23,18 @@ proxied to the new home), and removing it is the operator's decision once satisf
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses.syntax import parse_address
 from postmeister.domain.placement import service
-from postmeister.errors import InvalidInput, NotFound
+from postmeister.errors import Conflict, InvalidInput, NotFound
 from postmeister.models import Address
 
 # Postfix's address lookup cache (30 s) plus a margin for a delivery already under way.
@@ -96,3 +98,40 @@ def run_move(plan: MovePlan, steps: MoveSteps, *, window: float = ROUTING_WINDOW
     steps.progress(f"copying what arrived at {plan.old_node} meanwhile")
     steps.sync(True)
     steps.progress(f"moved {plan.address} to {plan.new_node}; its copy on {plan.old_node} is kept")
+
+
+class MoveAlreadyRunning(Conflict):
+    """Another move of the same mailbox holds its exclusion."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"a move of {address} is already running")
+        self.address = address
+
+
+def move_lock_key(address_id: int) -> int:
+    """The advisory lock key of one mailbox's move: its own namespace ("move:"), so it
+    cannot meet a scheduler job's key (`scheduler.runner.advisory_lock_key`, "job:")."""
+    digest = hashlib.sha256(f"postmeister:move:{address_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def move_exclusion(engine: Engine, plan: MovePlan) -> Iterator[None]:
+    """Held for the whole move, so two moves of one mailbox never interleave their
+    switches and syncs. PostgreSQL: a session-level advisory lock on a connection kept open
+    (not a transaction's: the move commits its switch on its own in between). SQLite: no
+    lock; its database is on one machine, so there is no second node to run a move from."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = move_lock_key(plan.address_id)
+    with engine.connect() as connection:
+        got = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+        connection.commit()  # the lock outlives this transaction; no transaction held open
+        if not got:
+            raise MoveAlreadyRunning(plan.address)
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.commit()
