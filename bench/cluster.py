@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -43,20 +42,10 @@ from bench.common import RESULTS, Json, log, machine_info
 from bench.mail import imap_login, maildir_has, rcpt_code, send, submission_code
 from bench.propagation import SERVED_BY, Change, measure_kinds
 from bench.servers import LOOPBACK, free_port
+from bench.servers import _stop as stop
 
 PASSWORD = "Harbor-Quill-Mango-Tundra-71"
 NEW_PASSWORD = "Lantern-Oboe-Fjord-Pepper-38"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """By its own pid: SIGTERM, then SIGKILL after 20 s."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def _wait_ok(url: str, verify: object = False, seconds: float = 60) -> None:
@@ -116,7 +105,7 @@ def controllers_behind_haproxy(database_url: str, root: Path, token: str) -> Ite
                      "--port", str(port), "--workers", "1"],
                     env=env, stdout=out, stderr=subprocess.STDOUT,
                 )  # fmt: skip
-            running.callback(_stop, process)
+            running.callback(stop, process, f"controller {number}")
         for port in ports:
             _wait_ok(f"http://{LOOPBACK}:{port}/healthz")
         pki = make_test_pki(root / "pki", hosts=(LOOPBACK,))
@@ -131,7 +120,7 @@ def controllers_behind_haproxy(database_url: str, root: Path, token: str) -> Ite
                 ["/usr/sbin/haproxy", "-db", "-f", str(config)],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        running.callback(_stop, haproxy)
+        running.callback(stop, haproxy, "HAProxy")
         base = f"https://{LOOPBACK}:{proxy_port}"
         _wait_ok(f"{base}/healthz", verify=pki.client_context())
         client = httpx.Client(
