@@ -1,4 +1,4 @@
-"""Loading addresses with their two lists in the statement that finds them.
+"""Loading addresses with their details in the statement that finds them.
 
 Every API answer shows an address's forward targets and spoofing whitelist. Eager loading
 them the usual way costs one statement per list (`selectinload`), and joining both lists
@@ -7,6 +7,12 @@ as one more column of the address query: a correlated subquery aggregating its r
 JSON array of `[position, value]` pairs, one index range scan each. The pairs become the
 same persistent `ForwardTarget` / `SenderPermission` objects a query would have loaded, so
 a service can replace a list and the ORM deletes, updates and inserts rows as before.
+The one-row relations (autoresponder, domain, usage) are joined into the same statement.
+
+A page (a statement with a limit) picks its ids first and joins the details to those ids
+only. Written as one flat query, SQLite's planner computes the joins and list columns for
+every visible address before it sorts them and keeps the first page: 230 ms for a customer
+with 1,000,000 addresses, against 3 ms with the page of ids picked first.
 """
 
 from __future__ import annotations
@@ -14,14 +20,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Select, select, type_coerce
+from sqlalchemy import JSON, ColumnElement, Select, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from postmeister.models import Address, ForwardTarget, SenderPermission
+
+# What a page is ordered by: a column of Address, perhaps `.desc()`.
+Order = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 class _json_pairs(FunctionElement[Any]):  # noqa: N801 - SQL function constructs are lowercase
@@ -52,10 +61,29 @@ def _pairs_of(model: type[ForwardTarget] | type[SenderPermission], value: Any) -
     return type_coerce(subquery, JSON)
 
 
-def fetch(session: Session, statement: Select[Address]) -> list[Address]:
-    """The addresses `statement` finds, each with both lists loaded, in one statement."""
+def fetch(
+    session: Session,
+    statement: Select[Address],
+    *,
+    order: Order | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> list[Address]:
+    """The addresses `statement` finds (a plain `select(Address)` with its conditions), in
+    `order`, at most `limit` of them from `offset`, each with every detail loaded: one
+    statement."""
+    if limit is not None or offset is not None:
+        page = statement.with_only_columns(Address.id).order_by(order)
+        ids = page.limit(limit).offset(offset).subquery("page")
+        statement = select(Address).join(ids, ids.c.id == Address.id)
+    if order is not None:
+        statement = statement.order_by(order)
     rows = session.execute(
-        statement.add_columns(
+        statement.options(
+            joinedload(Address.autoresponder),
+            joinedload(Address.domain),
+            joinedload(Address.usage),
+        ).add_columns(
             _pairs_of(ForwardTarget, ForwardTarget.target),
             _pairs_of(SenderPermission, SenderPermission.pattern),
         )

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import BigInteger, ColumnElement, Select, func, literal, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from postmeister.domain.access import Actor, visible_domains
-from postmeister.domain.addresses.loading import fetch
+from postmeister.domain.addresses.loading import Order, fetch
 from postmeister.domain.addresses.schemas import AddressPage, Kind
 from postmeister.domain.addresses.syntax import parse_address
 from postmeister.domain.domains.service import get_domain
@@ -19,21 +19,11 @@ from postmeister.errors import InvalidInput, NotFound
 from postmeister.models import Address, Domain
 
 
-def _loaded() -> tuple[Any, ...]:
-    # At most one row each: joined into the address query; the two lists come as columns
-    # of the same statement (`loading.fetch`, which every query with details uses).
-    return (
-        joinedload(Address.autoresponder),
-        joinedload(Address.domain),
-        joinedload(Address.usage),
-    )
-
-
-def visible_addresses(actor: Actor, *, details: bool = True) -> Select[Address]:
-    """The addresses in the actor's visible domains (`access.visible_domains`)."""
+def visible_addresses(actor: Actor) -> Select[Address]:
+    """The addresses in the actor's visible domains (`access.visible_domains`). Read them
+    with `loading.fetch` for their details, with `session.scalars` for the bare rows."""
     domains = visible_domains(actor).with_only_columns(Domain.id).scalar_subquery()
-    statement = select(Address).where(Address.domain_id.in_(domains))
-    return statement.options(*_loaded()) if details else statement
+    return select(Address).where(Address.domain_id.in_(domains))
 
 
 def get_address(
@@ -67,10 +57,10 @@ def _cursor(value: int) -> Any:
 
 
 def _of_kind_in_domain(
-    session: Session, actor: Actor, *, kind: Kind | None, domain: str | None, details: bool
+    session: Session, actor: Actor, *, kind: Kind | None, domain: str | None
 ) -> Select[Address]:
     """The visible addresses of one kind in one domain (either filter optional)."""
-    statement = visible_addresses(actor, details=details)
+    statement = visible_addresses(actor)
     if kind is not None:
         statement = statement.where(Address.kind == kind)
     if domain is not None:
@@ -83,7 +73,7 @@ def count_addresses(
 ) -> int:
     """How many visible addresses `list_addresses` would return with the same filters:
     one COUNT over the same visible statement."""
-    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=False)
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain)
     counted = select(func.count()).select_from(statement.subquery())
     return int(session.scalar(counted) or 0)
 
@@ -98,9 +88,8 @@ def list_address_slice(
     domain: str | None = None,
 ) -> list[Address]:
     """`limit` visible addresses from position `offset` in id order (numbered pages)."""
-    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=True)
-    statement = statement.order_by(Address.id).offset(offset).limit(limit)
-    return fetch(session, statement)
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain)
+    return fetch(session, statement, order=Address.id, offset=offset, limit=limit)
 
 
 def stream_addresses(
@@ -120,12 +109,11 @@ def stream_addresses(
     (nor change anything in the session) once it asks for the next one. An unknown `domain`
     raises `NotFound` before the first chunk.
     """
-    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=True)
-    statement = statement.order_by(Address.id).limit(chunk)
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain)
     after: int | None = None
     while True:
         page = statement if after is None else statement.where(Address.id > _cursor(after))
-        found = fetch(session, page)
+        found = fetch(session, page, order=Address.id, limit=chunk)
         if not found:
             return
         after = found[-1].id
@@ -153,7 +141,7 @@ def list_addresses(
     `details=False` skips loading targets, permissions, autoresponder, domain and usage
     (three joins and two list columns): for callers that only ask whether there is any address.
     """
-    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain, details=details)
+    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain)
     if package_id is not None:
         package_domains = select(Domain.id).where(Domain.package_id == package_id)
         statement = statement.where(Address.domain_id.in_(package_domains))
@@ -166,18 +154,23 @@ def list_addresses(
     if after_id is not None:
         statement = statement.where(Address.id > _cursor(after_id))
     if before_id is not None:
-        statement = statement.where(Address.id < _cursor(before_id)).order_by(Address.id.desc())
-        if limit is not None:
-            statement = statement.limit(limit)
-        return list(reversed(_read(session, statement, details=details)))
-    statement = statement.order_by(Address.id)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return _read(session, statement, details=details)
+        statement = statement.where(Address.id < _cursor(before_id))
+        backwards = _read(session, statement, Address.id.desc(), limit, details=details)
+        return list(reversed(backwards))
+    return _read(session, statement, Address.id, limit, details=details)
 
 
-def _read(session: Session, statement: Select[Address], *, details: bool) -> list[Address]:
-    return fetch(session, statement) if details else list(session.scalars(statement).all())
+def _read(
+    session: Session,
+    statement: Select[Address],
+    order: Order,
+    limit: int | None,
+    *,
+    details: bool,
+) -> list[Address]:
+    if details:
+        return fetch(session, statement, order=order, limit=limit)
+    return list(session.scalars(statement.order_by(order).limit(limit)).all())
 
 
 def list_address_page(
@@ -343,11 +336,11 @@ def list_prefix_page(
 
     def rows(*conditions: ColumnElement[bool], descending: bool = False) -> list[Address]:
         statement = visible_addresses(actor).where(*in_range, *conditions)
-        ordered = statement.order_by(column.desc() if descending else column)
-        return fetch(session, ordered.limit(size + 1))
+        order = column.desc() if descending else column
+        return fetch(session, statement, order=order, limit=size + 1)
 
     def any_of(*conditions: ColumnElement[bool]) -> bool:
-        probe = visible_addresses(actor, details=False).where(*in_range, *conditions)
+        probe = visible_addresses(actor).where(*in_range, *conditions)
         return session.scalar(probe.with_only_columns(Address.id).limit(1)) is not None
 
     if before is not None:
