@@ -96,7 +96,8 @@ def test_workers_share_the_port_and_metrics_and_a_daily_job_runs_once(
     admin = {"Authorization": f"Bearer {token}"}
     for _ in range(40):  # a new connection each: the kernel hands them to either worker
         with httpx.Client(base_url=url, verify=trust, timeout=30) as client:
-            assert client.get("/mail/account/", headers=admin).status_code == 200
+            listed = client.get("/mail/account/?page_size=17", headers=admin)
+            assert listed.status_code == 200, listed.text
     time.sleep(2)  # ten ticks of each worker's scheduler
     with httpx.Client(base_url=url, verify=trust, timeout=30) as client:
         scrape = client.get("/metrics", headers=admin)
@@ -112,6 +113,10 @@ def test_workers_share_the_port_and_metrics_and_a_daily_job_runs_once(
     assert "postmeister_build_info" in text
     log = (tmp_path / "serve.log").read_text()
     assert log.count("job autoresponder-dates ran") == 1
+    # One access line per request, Postmeister's, without the query (uvicorn's own line
+    # would be a second one, with it).
+    assert log.count('"GET /mail/account/ 200"') == 40
+    assert "uvicorn.access" not in log and "page_size" not in log
 
 
 def test_a_killed_supervisor_takes_its_workers_with_it(

@@ -107,8 +107,14 @@ def configure_logging(settings: LoggingSettings, *, stream: TextIO | None = None
     logging.getLogger("alembic").setLevel(
         logging.DEBUG if settings.level == "DEBUG" else logging.WARNING
     )
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         # uvicorn's own handlers would print a second, unstructured copy.
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # The access line is `postmeister.access` (api/observe.py). uvicorn's would be a second
+    # line per request, with the query string, which the access log leaves out; without a
+    # handler anywhere uvicorn does not even format it.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
