@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 from tests.e2e.installed import PORTS
 from tests.e2e.two_nodes import Cluster, register_nodes, two_mail_nodes
+from tests.support.haproxy import haproxy_config
 from tests.support.tls import make_test_pki
 
 from bench.common import RESULTS, Json, log, machine_info
@@ -58,32 +59,6 @@ def _wait_ok(url: str, verify: object = False, seconds: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s")
-
-
-def _haproxy_config(port: int, controllers: Sequence[int], pem: Path) -> str:
-    servers = "\n".join(
-        f"    server controller-{n} {LOOPBACK}:{p} check inter 1s fall 2 rise 1"
-        for n, p in enumerate(controllers, start=1)
-    )
-    return f"""
-global
-    maxconn 256
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend api
-    bind {LOOPBACK}:{port} ssl crt {pem}
-    http-request set-header X-Forwarded-Proto https
-    http-response set-header {SERVED_BY} %[srv_name]
-    default_backend controllers
-backend controllers
-    balance random
-    option httpchk
-    http-check send meth GET uri /healthz
-{servers}
-"""
 
 
 @contextmanager
@@ -114,7 +89,17 @@ def controllers_behind_haproxy(database_url: str, root: Path, token: str) -> Ite
         pem.chmod(0o600)
         proxy_port = free_port()
         config = root / "haproxy.cfg"
-        config.write_text(_haproxy_config(proxy_port, ports, pem))
+        config.write_text(
+            haproxy_config(
+                bind=f"{LOOPBACK}:{proxy_port}",
+                pem=pem,
+                controllers=[
+                    (f"controller-{n}", f"{LOOPBACK}:{p}") for n, p in enumerate(ports, 1)
+                ],
+                balance="random",
+                served_by=SERVED_BY,
+            )
+        )
         with (root / "haproxy.log").open("wb") as out:
             haproxy = subprocess.Popen(
                 ["/usr/sbin/haproxy", "-db", "-f", str(config)],

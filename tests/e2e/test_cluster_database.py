@@ -19,7 +19,6 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,6 +31,7 @@ from postmeister.scheduler.jobs import JOBS, Daily, Every
 from postmeister.store import migrate
 from tests.e2e.conftest import shared_tmp_dir
 from tests.support.factories import make_tenant
+from tests.support.haproxy import haproxy_config
 from tests.support.pgcluster import Bridge, FailoverCluster, Host
 from tests.support.processes import BIN
 from tests.support.tls import make_test_pki
@@ -79,33 +79,6 @@ class ClusterStack:
             headers={"Authorization": f"Bearer {self.token}", "X-Forwarded-Proto": "https"},
             timeout=10,
         )
-
-
-def _haproxy_config(proxy: Host, controllers: list[Host], pem: Path) -> str:
-    servers = "\n".join(
-        f"    server {host.label} {host.address}:{CONTROLLER_PORT} check inter 1s fall 2 rise 1"
-        for host in controllers
-    )
-    # /healthz, not /readyz: with no primary both controllers are unready, and HAProxy would
-    # answer 503 itself; the controllers' own 503 says what is wrong (database-unavailable).
-    return f"""
-global
-    maxconn 256
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend api
-    bind {proxy.address}:{PROXY_PORT} ssl crt {pem}
-    http-request set-header X-Forwarded-Proto https
-    default_backend controllers
-backend controllers
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /healthz
-{servers}
-"""
 
 
 def _wait_http(url: str, *, verify: ssl.SSLContext | bool = False, timeout: float = 60) -> None:
@@ -156,7 +129,13 @@ def stack() -> Iterator[ClusterStack]:
         pem = root / "haproxy.pem"
         pem.write_text(pki.server_cert.read_text() + pki.server_key.read_text())
         config = root / "haproxy.cfg"
-        config.write_text(_haproxy_config(proxy, controllers, pem))
+        config.write_text(
+            haproxy_config(
+                bind=f"{proxy.address}:{PROXY_PORT}",
+                pem=pem,
+                controllers=[(h.label, f"{h.address}:{CONTROLLER_PORT}") for h in controllers],
+            )
+        )
         for controller in controllers:
             _wait_http(f"http://{controller.address}:{CONTROLLER_PORT}/healthz")
         proxy.spawn("/usr/sbin/haproxy", "-db", "-f", str(config),

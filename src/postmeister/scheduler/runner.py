@@ -10,7 +10,6 @@ once a day however many controllers tick.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -23,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from postmeister.config import Settings
-from postmeister.db import unit_of_work
+from postmeister.db import advisory_key, unit_of_work
 from postmeister.models import JobLock
 from postmeister.ops import context, metrics
 from postmeister.scheduler.clock import Calendar
@@ -41,9 +40,8 @@ class JobOutcome:
 
 
 def advisory_lock_key(name: str) -> int:
-    """A stable signed 64-bit key for `pg_try_advisory_xact_lock`, derived from the name."""
-    digest = hashlib.sha256(f"postmeister:job:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    """The key of a job's `pg_try_advisory_xact_lock`, derived from its name."""
+    return advisory_key("job", name)
 
 
 def _locked(session: Session, name: str) -> bool:

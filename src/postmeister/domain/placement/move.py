@@ -23,7 +23,6 @@ proxied to the new home), and removing it is the operator's decision once satisf
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from postmeister.db import advisory_key
 from postmeister.domain.access import Actor
 from postmeister.domain.addresses.syntax import parse_address
 from postmeister.domain.placement import service
@@ -109,10 +109,9 @@ class MoveAlreadyRunning(Conflict):
 
 
 def move_lock_key(address_id: int) -> int:
-    """The advisory lock key of one mailbox's move: its own namespace ("move:"), so it
-    cannot meet a scheduler job's key (`scheduler.runner.advisory_lock_key`, "job:")."""
-    digest = hashlib.sha256(f"postmeister:move:{address_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    """The advisory lock key of one mailbox's move: its own namespace ("move"), so it
+    cannot meet a scheduler job's key (`scheduler.runner.advisory_lock_key`, "job")."""
+    return advisory_key("move", address_id)
 
 
 @contextmanager
