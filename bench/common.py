@@ -263,7 +263,8 @@ def machine_info() -> Json:
         "python": sys.version.split()[0],
         "sqlite": sqlite3.sqlite_version,
         "postgresql": _postgres_version(),
-        "postfix": _first_line(["postconf", "-h", "mail_version"]),
+        # The package's version: `postconf` needs a main.cf, which a fresh machine lacks.
+        "postfix": _first_line(["dpkg-query", "-W", "-f=${Version}", "postfix"]),
         "dovecot": _first_line(["dovecot", "--version"]),
         "wrk": _first_line(["wrk", "--version"]),
         "load_average_at_start": load_average(),

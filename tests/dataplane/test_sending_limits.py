@@ -23,6 +23,7 @@ from postmeister.domain.webhooks.rules import event_types
 from postmeister.models import (
     Address,
     AuditEvent,
+    Domain,
     Package,
     SendingCounter,
     SendingLimitHit,
@@ -241,7 +242,8 @@ def test_the_job_audits_each_deferral_once_and_queues_the_webhook(
         assert event.resource_name == "info@alice.example"
         assert event.changes["limit"] == [None, "messages_per_hour"]
         assert event.changes["limit_value"] == [None, 1]
-        alice = session.scalar(select(Package.customer_id).limit(1))
+        # Alice's own row (a package's first row has no order: updated rows move on PostgreSQL).
+        alice = session.scalar(select(Domain.customer_id).where(Domain.name == "alice.example"))
         assert event.customer_id == alice
         # Still able to send once the hour is over: submission is not switched off.
         assert session.get_one(Address, ids["info@alice.example"]).submission_disabled is False

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e import hosting
 from tests.e2e.conftest import Stack, unique
@@ -168,11 +169,16 @@ def compose_and_send(page: Page, webmail: WebmailInstance, *, to: str, subject: 
     page.goto(webmail.url + "?_task=mail&_action=compose")
     # Roundcube redirects to the draft's own compose URL (`_id=`) first.
     page.wait_for_url("**_action=compose&_id=**")
-    recipient = page.locator("#compose_to input[type=text]").first
-    recipient.fill(to)
-    recipient.press("Enter")
-    page.fill("#compose-subject", subject)
-    page.fill("#composebody", "Written in the webmail.")
+    try:
+        recipient = page.locator("#compose_to input[type=text]").first
+        recipient.fill(to)
+        recipient.press("Enter")
+        page.fill("#compose-subject", subject)
+        page.fill("#composebody", "Written in the webmail.")
+    except PlaywrightTimeout as exc:
+        # Once in a full CI run a field never became editable; say what the page showed.
+        shown = page.locator("body").inner_text(timeout=5_000)[:1500]
+        raise AssertionError(f"compose page {page.url} was not ready; it showed:\n{shown}") from exc
     page.locator("button.send").first.click()
 
 

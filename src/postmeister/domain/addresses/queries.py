@@ -19,11 +19,19 @@ from postmeister.errors import InvalidInput, NotFound
 from postmeister.models import Address, Domain
 
 
-def visible_addresses(actor: Actor) -> Select[Address]:
+def visible_addresses(actor: Actor, *, by_key: bool = False) -> Select[Address]:
     """The addresses in the actor's visible domains (`access.visible_domains`). Read them
-    with `loading.fetch` for their details, with `session.scalars` for the bare rows."""
-    domains = visible_domains(actor).with_only_columns(Domain.id).scalar_subquery()
-    return select(Address).where(Address.domain_id.in_(domains))
+    with `loading.fetch` for their details, with `session.scalars` for the bare rows.
+
+    `by_key`: the caller adds a condition on a unique key (id, address), so the domain of the
+    one row found is checked (a correlated EXISTS, one primary key lookup). Otherwise the
+    actor's domains are listed first (`IN`), which a page needs but which costs a customer
+    with 10,000 domains 5 ms on SQLite before a single-row lookup can even start.
+    """
+    domains = visible_domains(actor).with_only_columns(Domain.id)
+    if by_key:
+        return select(Address).where(domains.where(Domain.id == Address.domain_id).exists())
+    return select(Address).where(Address.domain_id.in_(domains.scalar_subquery()))
 
 
 def get_address(
@@ -34,7 +42,7 @@ def get_address(
     An address of another kind than `kind` is reported missing: for the controller API an
     alias is not an account.
     """
-    statement = visible_addresses(actor)
+    statement = visible_addresses(actor, by_key=True)
     if isinstance(key, int):
         statement = statement.where(Address.id == key)
     else:
@@ -57,10 +65,15 @@ def _cursor(value: int) -> Any:
 
 
 def _of_kind_in_domain(
-    session: Session, actor: Actor, *, kind: Kind | None, domain: str | None
+    session: Session,
+    actor: Actor,
+    *,
+    kind: Kind | None,
+    domain: str | None,
+    by_key: bool = False,
 ) -> Select[Address]:
     """The visible addresses of one kind in one domain (either filter optional)."""
-    statement = visible_addresses(actor)
+    statement = visible_addresses(actor, by_key=by_key)
     if kind is not None:
         statement = statement.where(Address.kind == kind)
     if domain is not None:
@@ -141,15 +154,19 @@ def list_addresses(
     `details=False` skips loading targets, permissions, autoresponder, domain and usage
     (three joins and two list columns): for callers that only ask whether there is any address.
     """
-    statement = _of_kind_in_domain(session, actor, kind=kind, domain=domain)
-    if package_id is not None:
-        package_domains = select(Domain.id).where(Domain.package_id == package_id)
-        statement = statement.where(Address.domain_id.in_(package_domains))
+    canonical: str | None = None
     if address is not None:
         try:
             canonical = parse_address(address).address
         except InvalidInput:
             return []
+    statement = _of_kind_in_domain(
+        session, actor, kind=kind, domain=domain, by_key=canonical is not None
+    )
+    if package_id is not None:
+        package_domains = select(Domain.id).where(Domain.package_id == package_id)
+        statement = statement.where(Address.domain_id.in_(package_domains))
+    if canonical is not None:
         statement = statement.where(Address.address == canonical)
     if after_id is not None:
         statement = statement.where(Address.id > _cursor(after_id))
