@@ -166,12 +166,12 @@ def single_read(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-
 def advisory_key(namespace: str, name: object) -> int:
     """A stable signed 64-bit key for PostgreSQL's advisory locks, one key space per
     `namespace` ("job", "move", ...), so a job's lock can never meet a mailbox move's."""
     digest = hashlib.sha256(f"postmeister:{namespace}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
 
 # One lock per SQLite database file for the writers of this process (request threads, the
 # scheduler, the webhook dispatcher). SQLite lets a waiting writer poll with growing sleeps
